@@ -1,4 +1,4 @@
-"""Build sample_data/ from the shared microscopy data (run once by a maintainer; output is committed).
+"""Build sample_data/ from the shared microscopy data (run once by a maintainer; output committed).
 
 Each sample is an image, a painting (0 = not painted, 1 = background, 2 = foreground class)
 made of short brush strokes by ``shared/tools/scribbles.py``, and the ground truth it was
@@ -39,7 +39,8 @@ def load_scribbles(shared: Path):
 def write(name: str, array: np.ndarray, **meta) -> None:
     path = OUT / name
     tifffile.imwrite(path, array, compression="zlib", metadata=meta or None)
-    print(f"{path.relative_to(ROOT)}: {array.shape} {array.dtype}, {path.stat().st_size / 1e3:.0f} kB")
+    size_kb = path.stat().st_size / 1e3
+    print(f"{path.relative_to(ROOT)}: {array.shape} {array.dtype}, {size_kb:.0f} kB")
 
 
 def main() -> None:
@@ -59,7 +60,8 @@ def main() -> None:
     write("em_membranes_truth.tif", (membrane + 1).astype(np.uint8))
 
     # (b) DSB 2018 fluorescence nuclei: the 360x360 field with the most nuclei
-    rows = [line.split(",") for line in (data / "dsb2018_fluo_nuclei/pairs.csv").read_text().split()]
+    csv = (data / "dsb2018_fluo_nuclei/pairs.csv").read_text()
+    rows = [line.split(",") for line in csv.split()]
     header, rows = rows[0], rows[1:]
     col = {k: i for i, k in enumerate(header)}
     square = [r for r in rows if r[col["height"]] == "360" and r[col["width"]] == "360"]
@@ -83,7 +85,8 @@ def main() -> None:
 
     facts = {
         "em_membranes": {"source": EM_IMAGE, "painted_fraction": float((em_paint > 0).mean())},
-        "fluo_nuclei": {"source": best[col["image"]], "n_nuclei": int(best[col["n_instances"]]),
+        "fluo_nuclei": {"source": best[col["image"]],
+                        "n_nuclei": int(best[col["n_instances"]]),
                         "painted_fraction": float((nuc_paint > 0).mean())},
         "nuclei_3d": {"source": NUC3D_IMAGE, "painted_slices": list(NUC3D_SLICES),
                       "voxel_size_zyx_um": list(NUC3D_SPACING_UM),

@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from skimage.io import imread
 
 
-@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb (scripts/dev.sh installs it)")
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb; dev.sh installs it")
 @pytest.mark.skipif(
     not (Path(sys.prefix) / ".napari-unet-stamp").exists(),
     reason="runs inside the environment that scripts/dev.sh made (bash scripts/dev.sh test)",

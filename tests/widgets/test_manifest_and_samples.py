@@ -30,7 +30,7 @@ def test_manifest_is_valid_and_lists_widgets_and_samples():
 @pytest.mark.parametrize("name", list(WIDGETS))
 def test_every_widget_docks_and_says_what_it_does(make_napari_viewer, name):
     viewer = make_napari_viewer()
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-unet", name)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", name)
     assert isinstance(widget, WIDGETS[name])
     assert viewer.window.dock_widgets[f"{name} (napari-unet)"] is widget
     text = widget.findChild(QLabel, "napari_unet_description").text()
