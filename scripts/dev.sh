@@ -29,10 +29,11 @@ libxcb-xfixes0 libxcb-shape0 libxcb-cursor0 libfontconfig1 libdbus-1-3"
 
 system_libs_missing() {
     command -v xvfb-run >/dev/null 2>&1 || return 0
-    local lib
+    local lib known
+    known=$(ldconfig -p 2>/dev/null || true)  # read once: grep -q on a pipe would SIGPIPE ldconfig
     for lib in libGL.so.1 libEGL.so.1 libxkbcommon-x11.so.0 libxcb-cursor.so.0 libxcb-icccm.so.4 \
         libfontconfig.so.1 libdbus-1.so.3; do
-        ldconfig -p 2>/dev/null | grep -q "$lib" || return 0
+        [[ $known == *"$lib"* ]] || return 0
     done
     return 1
 }
