@@ -1,0 +1,309 @@
+"""Reading images and writing results: tif/tiff, png/jpg, npy and zarr files, and folders.
+
+Used by the command line and the Load widget. Zarr inputs stay lazy (a zarr array is
+returned; nothing is read until indexed); the other formats are read into memory (``.npy``
+files are memory-mapped). Outputs are written atomically where the format allows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: File suffixes read by :func:`read_image`, lower case.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr")
+#: Output formats written by :func:`write_result`.
+OUTPUT_FORMATS = ("tif", "zarr")
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "OUTPUT_FORMATS",
+    "expand_inputs",
+    "guess_axes",
+    "output_path",
+    "read_image",
+    "stem",
+    "write_result",
+    "write_tif",
+    "write_zarr",
+]
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def _is_zarr(path: Path) -> bool:
+    if _suffix(path) == ".zarr":
+        return True
+    return path.is_dir() and any(
+        (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")
+    )
+
+
+def stem(path: str | os.PathLike) -> str:
+    """The name of an input without its image suffix (``a.ome.tif`` -> ``a``)."""
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *IMAGE_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike], *, what: str = "input") -> list[Path]:
+    """Files and folders -> a list of image files; folders give their images, name-sorted.
+
+    A zarr store (a folder named ``*.zarr`` or holding zarr metadata) counts as one image.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    ValueError
+        If a file has an unknown suffix, or a folder holds no image.
+    """
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+        if _is_zarr(path):
+            out.append(path)
+        elif path.is_dir():
+            found = sorted(
+                (c for c in path.iterdir()
+                 if not c.name.startswith(".") and (_suffix(c) in IMAGE_SUFFIXES or _is_zarr(c))),
+                key=lambda c: c.name,
+            )
+            if not found:
+                raise ValueError(
+                    f"{what} folder {str(path)!r} holds no image; expected files ending in "
+                    f"{', '.join(IMAGE_SUFFIXES)}"
+                )
+            out.extend(found)
+        elif _suffix(path) in IMAGE_SUFFIXES:
+            out.append(path)
+        else:
+            raise ValueError(
+                f"{what} {str(path)!r} has unknown suffix {path.suffix!r}; expected one of "
+                f"{', '.join(IMAGE_SUFFIXES)} or a folder"
+            )
+    return out
+
+
+def _open_zarr(path: Path) -> Any:
+    import zarr
+
+    node = zarr.open(str(path), mode="r")
+    if hasattr(node, "shape"):
+        return node
+    # a group: an OME-Zarr multiscale ("0" is full resolution) or the first array inside
+    if "0" in node:
+        first = node["0"]
+        if hasattr(first, "shape"):
+            return first
+    arrays = sorted(name for name, _ in node.arrays())
+    if not arrays:
+        raise ValueError(f"zarr store {str(path)!r} holds no array")
+    return node[arrays[0]]
+
+
+def read_image(path: str | os.PathLike) -> Any:
+    """Read one image file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg``, ``.npy`` file or a zarr store.
+
+    Returns
+    -------
+    numpy.ndarray or zarr.Array
+        numpy for files (``.npy`` memory-mapped, read-only); a lazy zarr array for zarr stores
+        (for a group: the array ``"0"``, as in OME-Zarr, or the first array by name).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the suffix is unknown or the file cannot be decoded.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image {str(path)!r} does not exist")
+    suffix = _suffix(path)
+    try:
+        if _is_zarr(path):
+            return _open_zarr(path)
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            return tifffile.imread(str(path))
+        if suffix == ".npy":
+            array = np.load(str(path), mmap_mode="r", allow_pickle=False)
+            if array.dtype.kind not in "biuf":
+                raise ValueError(f"dtype {array.dtype} is not numeric")
+            return array
+        if suffix in (".png", ".jpg", ".jpeg"):
+            from skimage.io import imread
+
+            return np.asarray(imread(str(path)))
+    except (OSError, ValueError, KeyError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"image {str(path)!r} cannot be read: {err}") from err
+    raise ValueError(
+        f"image {str(path)!r} has unknown suffix {path.suffix!r}; expected one of "
+        f"{', '.join(IMAGE_SUFFIXES)}"
+    )
+
+
+def guess_axes(shape: Sequence[int], *, dims: int = 2, in_channels: int = 1) -> str:
+    """A best guess of an image's axes string for a model.
+
+    ``(Y, X)`` -> ``"YX"``; ``(Y, X, 3)`` with a 3-channel model -> ``"YXC"``; a 2D model on
+    ``(Z, Y, X)`` -> ``"ZYX"`` (slice by slice); a 3D model on ``(Z, Y, X)`` -> ``"ZYX"``;
+    a leading or trailing axis equal to ``in_channels`` (> 1) is the channel axis; a further
+    leading axis is time (``T``).
+
+    Raises
+    ------
+    ValueError
+        If no guess fits; pass the axes explicitly then.
+    """
+    shape = tuple(int(s) for s in shape)
+    n = len(shape)
+    spatial = "ZYX" if dims == 3 else "YX"
+    if in_channels > 1:
+        if n == len(spatial) + 1:
+            if shape[-1] == in_channels:
+                return spatial + "C"
+            if shape[0] == in_channels:
+                return "C" + spatial
+        if n == len(spatial) + 2:
+            if shape[1] == in_channels:
+                return ("Z" if dims == 2 else "T") + "C" + spatial
+            if shape[0] == in_channels:
+                return "C" + ("Z" if dims == 2 else "T") + spatial
+    else:
+        if n == len(spatial):
+            return spatial
+        if n == len(spatial) + 1:
+            return ("Z" if dims == 2 else "T") + spatial
+        if n == 4 and dims == 2:
+            return "TZYX"
+    raise ValueError(
+        f"cannot guess the axes of an image of shape {shape} for a {dims}D model with "
+        f"{in_channels} input channel(s); give them explicitly (e.g. --axes ZYX or CYX)"
+    )
+
+
+def output_path(out_dir: str | os.PathLike, source: str | os.PathLike, output: str,
+                fmt: str = "tif") -> Path:
+    """``<out_dir>/<input stem>_<output>.<tif|zarr>``."""
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"format must be one of {OUTPUT_FORMATS}; found {fmt!r}")
+    return Path(out_dir) / f"{stem(source)}_{output}.{fmt}"
+
+
+def _temp_sibling(path: Path, *, folder: bool) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def write_tif(path: str | os.PathLike, array: Any, *, axes: str | None = None) -> Path:
+    """Write an array (numpy, dask or zarr) to a tif file, atomically; big data as BigTIFF.
+
+    ``axes`` (e.g. ``"CZYX"``) is stored as ImageJ-free metadata for readers that look.
+    """
+    import tifffile
+
+    path = Path(path)
+    data = np.asarray(array.compute() if hasattr(array, "compute") else array)
+    tmp = _temp_sibling(path, folder=False)
+    try:
+        metadata = {"axes": axes} if axes else None
+        tifffile.imwrite(str(tmp), data, bigtiff=data.nbytes > 2**31, metadata=metadata,
+                         photometric="minisblack",
+                         compression="zlib" if data.dtype.kind in "iub" else None)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def create_zarr(path: str | os.PathLike, *, shape: Sequence[int], dtype: Any,
+                chunks: Sequence[int] | None = None) -> Any:
+    """Create (or overwrite) a zarr array store on disk and return it open for writing."""
+    import zarr
+
+    shape = tuple(int(s) for s in shape)
+    if chunks is None:
+        chunks = tuple(min(s, 256 if i >= len(shape) - 2 else 1 if len(shape) > 3 else 64)
+                       for i, s in enumerate(shape))
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return zarr.open_array(str(path), mode="w", shape=shape,
+                           chunks=tuple(max(1, int(c)) for c in chunks), dtype=np.dtype(dtype))
+
+
+def write_zarr(path: str | os.PathLike, array: Any, *,
+               chunks: Sequence[int] | None = None) -> Path:
+    """Write an array (numpy, dask or zarr) to a zarr store, atomically (temporary folder,
+    then rename). Dask arrays are written chunk by chunk without loading them whole."""
+    path = Path(path)
+    tmp = _temp_sibling(path, folder=True)
+    try:
+        target_path = tmp / "array.zarr"
+        if chunks is None and hasattr(array, "chunksize"):
+            chunks = array.chunksize
+        elif chunks is None and hasattr(array, "chunks") and not hasattr(array, "dask"):
+            chunks = array.chunks
+        z = create_zarr(target_path, shape=array.shape, dtype=array.dtype, chunks=chunks)
+        if hasattr(array, "dask"):
+            import dask.array as da
+
+            da.store(array.rechunk(z.chunks), z, lock=False)
+        else:
+            z[...] = np.asarray(array)
+        _replace(target_path, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def write_result(path: str | os.PathLike, array: Any, *, axes: str | None = None) -> Path:
+    """Write a result to ``path``; the suffix (``.tif``/``.tiff`` or ``.zarr``) picks the format."""
+    path = Path(path)
+    if _suffix(path) == ".zarr":
+        return write_zarr(path, array)
+    if _suffix(path) in (".tif", ".tiff"):
+        return write_tif(path, array, axes=axes)
+    raise ValueError(f"output {str(path)!r}: expected a .tif, .tiff or .zarr path")
