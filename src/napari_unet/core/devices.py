@@ -53,3 +53,36 @@ def describe_device(device: str | torch.device = "auto") -> str:
     if dev.type == "mps":
         return "Apple GPU (MPS)"
     return f"CPU, {torch.get_num_threads()} threads"
+
+
+def free_memory(device: str | torch.device = "auto") -> int:
+    """Bytes of memory free for new tensors on ``device``.
+
+    CUDA: free memory on the GPU (``torch.cuda.mem_get_info``) plus what PyTorch's caching
+    allocator holds but does not use. CPU and MPS: available system memory (psutil).
+    """
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        free, _total = torch.cuda.mem_get_info(index)
+        cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+        return int(free + max(0, cached))
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+#: Share of free memory a prediction may use for its working tensors, per device type.
+MEMORY_FRACTION = {"cuda": 0.6, "mps": 0.3, "cpu": 0.25}
+#: Upper bound of a CPU prediction's working memory: bigger tiles are no faster on a CPU once
+#: the halo is a small share of a tile, and the rest of the machine (napari) needs memory too.
+CPU_MEMORY_CAP = 1 << 30
+
+
+def memory_budget(device: str | torch.device = "auto") -> int:
+    """Bytes a prediction may plan to use for its tiles and activations on ``device``."""
+    dev = resolve_device(device)
+    budget = int(free_memory(dev) * MEMORY_FRACTION.get(dev.type, 0.25))
+    if dev.type != "cuda":
+        budget = min(budget, CPU_MEMORY_CAP)
+    return max(budget, 64 << 20)
