@@ -121,3 +121,20 @@ def test_not_a_model_file(tmp_path):
     save_file({"a": torch.zeros(2)}, plain)
     with pytest.raises(ValueError, match="model card"):
         load_model(plain)
+
+
+def test_bytes_round_trip_and_card_defaults_from_training_meta():
+    from napari_unet.core.modelfile import dumps_model, loads_model
+
+    model = _model()
+    model.meta["training"] = {"config": {"max_steps": 3}, "steps": 3, "samples": 1}
+    model.meta["validation"] = {"loss": 0.25}
+    back = loads_model(dumps_model(model))
+    assert back.card["train_config"] == {"max_steps": 3}
+    assert back.card["training_data"] == {"steps": 3, "samples": 1}
+    assert back.card["validation"] == {"loss": 0.25}
+    x = torch.randn(1, 1, 16, 16)
+    with torch.no_grad():
+        np.testing.assert_array_equal(model(x).numpy(), back(x).numpy())
+    with pytest.raises(ValueError, match="safetensors"):
+        loads_model(b"\x00" * 4)

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import struct
 import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
 from napari_unet.core.model import UNet
@@ -53,7 +55,10 @@ __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
     "SUFFIX",
+    "describe_card",
+    "dumps_model",
     "load_model",
+    "loads_model",
     "read_card",
     "save_model",
     "weights_sha256",
@@ -124,6 +129,13 @@ def make_card(model: UNet, *, train_config: Any = None, training_data: Any = Non
               description: str | None = None) -> dict[str, Any]:
     """The model card (JSON document) that :func:`save_model` stores, without the weights hash."""
     meta = dict(model.meta)
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    if train_config is None:
+        train_config = training.get("config")
+    if training_data is None and training:
+        training_data = {k: v for k, v in training.items() if k != "config"}
+    if validation is None:
+        validation = meta.get("validation")
     task = meta.get("task", "semantic")
     k = model.out_channels
     names = meta.get("class_names")
@@ -175,18 +187,9 @@ def save_model(model: UNet, path: str | os.PathLike, *, train_config: Any = None
     pathlib.Path
         The written file.
     """
-    if not isinstance(model, UNet):
-        raise TypeError(f"model: expected a napari_unet UNet; found {type(model).__name__}")
+    blob = dumps_model(model, train_config=train_config, training_data=training_data,
+                       validation=validation, name=name, description=description)
     path = Path(path)
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    card = make_card(model, train_config=train_config, training_data=training_data,
-                     validation=validation, name=name, description=description)
-    card["weights"] = {
-        "sha256": weights_sha256(state),
-        "n_tensors": len(state),
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-    }
-    blob = _st_save(state, metadata={METADATA_KEY: json.dumps(card, allow_nan=False)})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -200,6 +203,33 @@ def save_model(model: UNet, path: str | os.PathLike, *, train_config: Any = None
             os.unlink(tmp)
         raise
     return path
+
+
+def dumps_model(model: UNet, **card: Any) -> bytes:
+    """The bytes :func:`save_model` writes (``card``: its keyword arguments)."""
+    if not isinstance(model, UNet):
+        raise TypeError(f"model: expected a napari_unet UNet; found {type(model).__name__}")
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    doc = make_card(model, **card)
+    doc["weights"] = {
+        "sha256": weights_sha256(state),
+        "n_tensors": len(state),
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+    }
+    return _st_save(state, metadata={METADATA_KEY: json.dumps(doc, allow_nan=False)})
+
+
+def loads_model(data: bytes, *, device: str | torch.device = "cpu",
+                name: str = "<bytes>") -> UNet:
+    """Inverse of :func:`dumps_model` (same checks as :func:`load_model`)."""
+    try:
+        n = struct.unpack("<Q", data[:8])[0]
+        header = json.loads(data[8 : 8 + n])
+        state = _st_load(data)
+    except Exception as err:
+        raise ValueError(f"model {name} is not a readable safetensors file: {err}") from err
+    return _build(Path(name), _check_card(Path(name), header.get("__metadata__") or {}), state,
+                  device)
 
 
 def _open(path: str | os.PathLike) -> tuple[Path, Any]:
@@ -219,7 +249,10 @@ def _open(path: str | os.PathLike) -> tuple[Path, Any]:
 
 
 def _card_from(path: Path, handle: Any) -> dict[str, Any]:
-    meta = handle.metadata() or {}
+    return _check_card(path, handle.metadata() or {})
+
+
+def _check_card(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     text = meta.get(METADATA_KEY)
     if text is None:
         raise ValueError(
@@ -295,6 +328,11 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
             state = {k: handle.get_tensor(k) for k in handle.keys()}
     except (SafetensorError, OSError, RuntimeError) as err:
         raise ValueError(f"model file {str(path)!r} is damaged: {err}") from err
+    return _build(path, card, state, device)
+
+
+def _build(path: Path, card: dict[str, Any], state: dict[str, torch.Tensor],
+           device: str | torch.device) -> UNet:
     expected = card["weights"].get("sha256")
     found = weights_sha256(state)
     if expected != found:
