@@ -29,11 +29,14 @@ def test_class_scores_by_hand_with_ignore():
     np.testing.assert_allclose(s["dice"], [4 / 6, 4 / 6])
     np.testing.assert_array_equal(s["support"], [3, 3])
     m = confusion_matrix(pred, target, classes=[1, 2])
-    np.testing.assert_array_equal(m, [[2, 1, 0], [1, 2, 0]])
+    np.testing.assert_array_equal(m, [[2, 1, 0], [1, 2, 0], [0, 0, 0]])
     # without ignore, 0 is a class of its own
     s_all = class_scores(pred, target, ignore=None)
     np.testing.assert_array_equal(s_all["class"], [0, 1, 2])
     assert s_all["iou"][0] == 0.0
+    # scoring a subset of classes still counts false positives on the others' pixels
+    one = class_scores(pred, target, classes=[2], ignore=None)
+    np.testing.assert_allclose(one["iou"], [2 / 5])  # tp 2, fp 2 ([0,1], [1,3]), fn 1 ([1,2])
 
 
 def test_class_scores_3d_absent_class_is_nan():
@@ -46,7 +49,7 @@ def test_class_scores_3d_absent_class_is_nan():
     assert np.isnan(s["iou"][2]) and np.isnan(s["dice"][2])
     # predictions outside the listed classes land in the last column
     m = confusion_matrix(np.full_like(target, 5), target, classes=[1, 2])
-    np.testing.assert_array_equal(m, [[0, 0, 9], [0, 0, 9]])
+    np.testing.assert_array_equal(m, [[0, 0, 9], [0, 0, 9], [0, 0, 0]])
 
 
 def test_class_scores_reject_mismatched_shapes_and_floats():

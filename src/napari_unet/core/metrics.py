@@ -55,20 +55,21 @@ def confusion_matrix(
 ) -> np.ndarray:
     """Pixel counts ``m[i, j]``: target is ``classes[i]`` and prediction is ``classes[j]``.
 
-    Pixels whose target equals ``ignore`` are left out; predictions outside ``classes`` are
-    counted in a last column (so every target row sums to that class's pixel count).
+    Pixels whose target equals ``ignore`` are left out. A last row counts the pixels whose
+    target is some other value, a last column those whose prediction is some other value, so
+    every row sums to the class's pixel count and every column to its predicted count.
 
     Returns
     -------
     numpy.ndarray
-        int64, shape ``(len(classes), len(classes) + 1)``.
+        int64, shape ``(len(classes) + 1, len(classes) + 1)``.
     """
     pred, true = _pair(prediction, target, "class images")
     cls = np.asarray(list(classes), dtype=np.int64)
     k = cls.size
-    if k == 0:
-        return np.zeros((0, 1), np.int64)
     keep = np.ones(true.shape, bool) if ignore is None else true != ignore
+    if k == 0:
+        return np.array([[int(keep.sum())]], np.int64)
     order = np.argsort(cls)
 
     def index(values: np.ndarray) -> np.ndarray:  # position in ``classes``, k when absent
@@ -77,9 +78,8 @@ def confusion_matrix(
 
     row = index(true[keep].astype(np.int64))
     col = index(pred[keep].astype(np.int64))
-    inside = row < k
-    flat = row[inside] * (k + 1) + col[inside]
-    return np.bincount(flat, minlength=k * (k + 1)).reshape(k, k + 1).astype(np.int64)
+    flat = row * (k + 1) + col
+    return np.bincount(flat, minlength=(k + 1) ** 2).reshape(k + 1, k + 1).astype(np.int64)
 
 
 def class_scores(
@@ -112,9 +112,10 @@ def class_scores(
         classes = [int(c) for c in found if ignore is None or c != ignore]
     cls = np.asarray(list(classes), dtype=np.int64)
     m = confusion_matrix(pred, true, classes=cls, ignore=ignore)
-    tp = np.diag(m[:, : cls.size]).astype(np.float64)
-    support = m.sum(axis=1)
-    predicted = m[:, : cls.size].sum(axis=0)
+    k = cls.size
+    tp = np.diag(m)[:k].astype(np.float64)
+    support = m[:k].sum(axis=1)
+    predicted = m[:, :k].sum(axis=0)
     fp = predicted - tp
     fn = support - tp
     with np.errstate(invalid="ignore", divide="ignore"):
