@@ -1,0 +1,66 @@
+"""Prediction on a Dask LocalCluster of 2 worker processes equals single-process prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.core.distributed import predict_distributed, start_client
+from napari_unet.core.io import read_image, write_zarr
+from napari_unet.core.model import UNet
+from napari_unet.core.predict import predict_image
+
+
+def _run(gen):
+    records = []
+    while True:
+        try:
+            records.append(next(gen))
+        except StopIteration as stop:
+            return records, stop.value
+
+
+def test_two_local_workers_match_single_process(tmp_path):
+    torch.manual_seed(0)
+    model = UNet(depth=2, base_channels=4, out_channels=3,
+                 meta={"task": "instances", "axes": "ZYX"})
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(2, 1, 32, 32))
+    model.eval()
+    rng = np.random.default_rng(0)
+    image = (rng.random((2, 70, 90)) * 200).astype(np.uint8)  # a stack, predicted slice-wise
+    source = read_image(write_zarr(tmp_path / "in.zarr", image, chunks=(1, 32, 32)))
+    tile = (32, 48)
+    threads = 1  # CPU convolutions round alike only with the same thread count
+    records, out = _run(predict_distributed(
+        model, source, axes="ZYX", scheduler="local:2", tile_shape=tile, device="cpu",
+        threads_per_worker=threads,
+        outputs={"probabilities": tmp_path / "p.zarr", "classes": tmp_path / "c.zarr"}))
+    assert records[-1].step == records[-1].total == 2 * 3 * 2  # frames x tiles
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ref = predict_image(model, source, axes="ZYX", tile_shape=tile, batch_size=1,
+                            device="cpu", output=("probabilities", "classes"))
+    finally:
+        torch.set_num_threads(before)
+    probs = out["probabilities"]
+    assert probs.shape == (3, 2, 70, 90) and probs.dtype == np.float32
+    np.testing.assert_array_equal(probs[...], ref["probabilities"])
+    np.testing.assert_array_equal(out["classes"][...], ref["classes"])
+    np.testing.assert_array_equal(read_image(tmp_path / "c.zarr")[...], ref["classes"])
+    assert set(np.unique(ref["classes"])) <= {1, 2, 3}
+
+
+def test_bad_arguments(tmp_path):
+    model = UNet(depth=2, base_channels=4)
+    with pytest.raises(ValueError, match="local:N"):
+        start_client("local:0")
+    with pytest.raises(ValueError, match="outputs"):
+        next(predict_distributed(model, np.zeros((8, 8)), axes="YX",
+                                 outputs={"objects": tmp_path / "o.zarr"}))
+    with pytest.raises(ValueError, match="channel"):
+        next(predict_distributed(model, np.zeros((2, 8, 8)), axes="CYX",
+                                 outputs={"classes": tmp_path / "c.zarr"}))
