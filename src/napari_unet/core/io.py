@@ -217,10 +217,19 @@ def output_path(out_dir: str | os.PathLike, source: str | os.PathLike, output: s
 def _temp_sibling(path: Path, *, folder: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if folder:
+        # only a container: the store inside is created with the usual permissions
         return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, public_mode())
     return Path(tmp)
+
+
+def public_mode() -> int:
+    """Permissions of a new file under the current umask (mkstemp makes files private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _replace(tmp: Path, path: Path) -> None:

@@ -40,6 +40,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
+from napari_unet.core.io import public_mode
 from napari_unet.core.model import UNet
 
 #: Identifies napari-unet model files.
@@ -193,6 +194,7 @@ def save_model(model: UNet, path: str | os.PathLike, *, train_config: Any = None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, public_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
             fh.flush()

@@ -1,0 +1,132 @@
+"""``napari-unet predict``."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_unet.cli._common import BadInput, Bar, choose_axes, drive, ints, say
+
+OUTPUTS = ("probabilities", "classes", "instances")
+
+
+def _outputs(text: str | None, task: str) -> tuple[str, ...]:
+    if not text:
+        return {"instances": ("instances",), "regression": ("probabilities",)}.get(
+            task, ("classes",))
+    kinds = tuple(dict.fromkeys(k.strip().lower() for k in text.split(",") if k.strip()))
+    bad = [k for k in kinds if k not in OUTPUTS]
+    if bad or not kinds:
+        raise BadInput(f"--output {text!r}: expected a comma-separated list of "
+                       f"{', '.join(OUTPUTS)}")
+    if "instances" in kinds and task != "instances":
+        raise BadInput(f"--output instances needs an instance model; this model's task is "
+                       f"{task!r}")
+    if "classes" in kinds and task == "regression":
+        raise BadInput("--output classes makes no sense for a regression model")
+    return kinds
+
+
+def _instances(probabilities: Any, plan: Any, dims: int) -> np.ndarray:
+    """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities."""
+    from napari_unet.core.postprocess import instances
+
+    out_axes = plan.out_axes
+    spatial = "ZYX" if dims == 3 else "YX"
+    loop = [a for a in out_axes if a not in spatial]
+    order = [out_axes.index(a) for a in loop + list(spatial)]
+    labels = np.zeros(tuple(plan.out_shape[i] for i in order), np.int32)
+    probs = np.asarray(probabilities)
+    probs = np.transpose(probs, [0, *(i + 1 for i in order)])
+    for frame in np.ndindex(*labels.shape[: len(loop)]):
+        labels[frame] = instances(probs[(slice(None), *frame)])
+    return np.transpose(labels, np.argsort(order))
+
+
+def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
+         out_dir: Path, model_path: str) -> list[Path]:
+    from napari_unet.core.axes import parse_axes
+    from napari_unet.core.io import create_zarr, output_path, read_image, write_result
+    from napari_unet.core.predict import predict
+
+    image = read_image(path)
+    axes = choose_axes(tuple(image.shape), given=args.axes, model_axes=model.meta.get("axes"),
+                       dims=model.dims, in_channels=model.in_channels,
+                       source=f"input {str(path)!r}")
+    plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
+    need = tuple(k for k in ("probabilities", "classes")
+                 if k in kinds or (k == "probabilities" and "instances" in kinds))
+    tile = ints(args.tile_size, what="--tile-size") if args.tile_size else None
+    if tile is not None and len(tile) == 1:
+        tile = tile * model.dims
+    fmt = args.format
+    written: list[Path] = []
+    if args.scheduler:
+        from napari_unet.core.distributed import predict_distributed
+
+        stores = {k: output_path(out_dir, path, k, "zarr") for k in need}
+        gen = predict_distributed(model_path, image, axes=axes, outputs=stores,
+                                  scheduler=args.scheduler, tile_shape=tile, device=args.device)
+        results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
+        if fmt == "tif":
+            converted = {}
+            for kind, z in results.items():
+                if kind in kinds:
+                    written.append(write_result(output_path(out_dir, path, kind, "tif"), z[...]))
+                converted[kind] = z[...]
+                shutil.rmtree(stores[kind], ignore_errors=True)
+            results = converted
+        else:
+            written += [stores[k] for k in need if k in kinds]
+    else:
+        out = None
+        if fmt == "zarr":
+            k = model.out_channels
+            out = {}
+            for kind in need:
+                shape = (k, *plan.out_shape) if kind == "probabilities" else plan.out_shape
+                dtype = np.float32 if kind == "probabilities" else (
+                    np.uint8 if k < 256 else np.uint16)
+                out[kind] = create_zarr(output_path(out_dir, path, kind, "zarr"), shape=shape,
+                                        dtype=dtype)
+        gen = predict(model, image, axes=axes, tile_shape=tile, batch_size=args.batch_size,
+                      device=args.device, output=need, out=out)
+        results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
+        for kind in need:
+            target = output_path(out_dir, path, kind, fmt)
+            if kind not in kinds:
+                if fmt == "zarr":
+                    shutil.rmtree(target, ignore_errors=True)
+                continue
+            if fmt == "tif":
+                axes_out = ("K" if kind == "probabilities" else "") + plan.out_axes
+                write_result(target, results[kind], axes=axes_out)
+            written.append(target)
+    if "instances" in kinds:
+        labels = _instances(results["probabilities"], plan, model.dims)
+        written.append(write_result(output_path(out_dir, path, "instances", fmt), labels))
+    return written
+
+
+def run(args: argparse.Namespace) -> None:
+    """Predict every input with the model and write the outputs."""
+    from napari_unet.core.io import expand_inputs
+    from napari_unet.core.modelfile import load_model
+
+    model = load_model(args.model)
+    task = model.meta.get("task", "semantic")
+    kinds = _outputs(args.output, task)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise BadInput(f"--batch-size {args.batch_size}: expected a positive integer")
+    inputs = expand_inputs(args.inputs, what="input")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"--out {str(out_dir)!r} is a file; expected a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in inputs:
+        written = _one(args, model, path, kinds, out_dir, args.model)
+        say(f"{path.name}: wrote {', '.join(p.name for p in written)}", quiet=args.quiet)
