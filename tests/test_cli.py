@@ -159,3 +159,42 @@ def test_console_script_exit_status(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2
     assert "usage" in usage.stderr
+
+
+def test_instances_output_in_tif_and_zarr_agree(tmp_path):
+    import torch
+
+    from napari_unet.core.model import UNet
+    from napari_unet.core.modelfile import save_model
+
+    torch.manual_seed(0)
+    model = UNet(depth=2, base_channels=4, out_channels=3,
+                 meta={"task": "instances", "axes": "YX"}).eval()
+    with torch.no_grad():  # make "interior" win in bright regions: a few objects
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, 0.0, -5.0]))
+    path = save_model(model, tmp_path / "inst.unet.safetensors")
+    image = SAMPLES / "fluo_nuclei_image.tif"
+    for fmt in ("tif", "zarr"):
+        assert main(["predict", str(path), str(image), "--out", str(tmp_path / fmt),
+                     "--format", fmt, "-q"]) == 0  # default output of instance models
+    from napari_unet.core.io import read_image
+
+    a = read_image(tmp_path / "tif" / "fluo_nuclei_image_instances.tif")
+    b = read_image(tmp_path / "zarr" / "fluo_nuclei_image_instances.zarr")[...]
+    assert a.shape == (360, 360) and a.dtype == np.int32
+    np.testing.assert_array_equal(a, b)
+    # only the asked output is left behind
+    assert [p.name for p in (tmp_path / "zarr").iterdir()] == ["fluo_nuclei_image_instances.zarr"]
+
+
+def test_continue_training_from_a_model(cli_model, tmp_path):
+    out = tmp_path / "more.unet.safetensors"
+    assert main(["train", str(IMAGE), "--labels", str(STROKES), "--from", str(cli_model),
+                 "--steps", "1", "--out", str(out), "--device", "cpu", "-q"]) == 0
+    from napari_unet.core.modelfile import read_card
+
+    card = read_card(out)
+    assert card["train_config"]["max_steps"] == 1
+    assert card["train_config"]["depth"] == 2  # the first run's config is the default
+    assert card["training_data"]["steps_total"] == 3

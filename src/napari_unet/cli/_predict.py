@@ -31,20 +31,38 @@ def _outputs(text: str | None, task: str) -> tuple[str, ...]:
     return kinds
 
 
-def _instances(probabilities: Any, plan: Any, dims: int) -> np.ndarray:
-    """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities."""
-    from napari_unet.core.postprocess import instances
+#: Block size of the watershed on probabilities kept on disk (zarr), per spatial axis.
+INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
+
+
+def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
+               quiet: bool) -> Path:
+    """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities.
+
+    Probabilities in a zarr store of one frame are processed block by block into a zarr store
+    (memory stays bounded); otherwise frame by frame in memory.
+    """
+    from napari_unet.core.io import create_zarr, write_result
+    from napari_unet.core.postprocess import instances, instances_tiled
 
     out_axes = plan.out_axes
     spatial = "ZYX" if dims == 3 else "YX"
     loop = [a for a in out_axes if a not in spatial]
+    if (not isinstance(probabilities, np.ndarray) and not loop and target.suffix == ".zarr"
+            and out_axes == spatial):
+        out = create_zarr(target, shape=probabilities.shape[1:], dtype=np.int32,
+                          chunks=tuple(min(b, s) for b, s in
+                                       zip(INSTANCE_BLOCK[dims], probabilities.shape[1:])))
+        gen = instances_tiled(probabilities, block_shape=INSTANCE_BLOCK[dims], out=out)
+        drive(gen, Bar("instances", quiet=quiet))
+        return target
     order = [out_axes.index(a) for a in loop + list(spatial)]
     labels = np.zeros(tuple(plan.out_shape[i] for i in order), np.int32)
     probs = np.asarray(probabilities)
     probs = np.transpose(probs, [0, *(i + 1 for i in order)])
     for frame in np.ndindex(*labels.shape[: len(loop)]):
         labels[frame] = instances(probs[(slice(None), *frame)])
-    return np.transpose(labels, np.argsort(order))
+    return write_result(target, np.transpose(labels, np.argsort(order)))
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
@@ -99,16 +117,17 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
         for kind in need:
             target = output_path(out_dir, path, kind, fmt)
             if kind not in kinds:
-                if fmt == "zarr":
-                    shutil.rmtree(target, ignore_errors=True)
                 continue
             if fmt == "tif":
                 axes_out = ("K" if kind == "probabilities" else "") + plan.out_axes
                 write_result(target, results[kind], axes=axes_out)
             written.append(target)
     if "instances" in kinds:
-        labels = _instances(results["probabilities"], plan, model.dims)
-        written.append(write_result(output_path(out_dir, path, "instances", fmt), labels))
+        written.append(_instances(results["probabilities"], plan, model.dims,
+                                  output_path(out_dir, path, "instances", fmt), quiet=args.quiet))
+    for kind in need:  # stores written only as a step towards another output
+        if kind not in kinds and (fmt == "zarr" or args.scheduler):
+            shutil.rmtree(output_path(out_dir, path, kind, "zarr"), ignore_errors=True)
     return written
 
 
