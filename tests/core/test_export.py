@@ -23,12 +23,16 @@ from napari_unet.core.model import UNet
 
 def _model(padding: str = "same") -> UNet:
     torch.manual_seed(1)
-    model = UNet(depth=2, base_channels=4, out_channels=3, padding=padding,
-                 meta={"task": "instances", "class_names": ["background", "interior", "boundary"],
-                       "axes": "YX"})
+    if padding == "same":
+        model = UNet(depth=2, base_channels=4, out_channels=3,
+                     meta={"task": "instances", "axes": "YX",
+                           "class_names": ["background", "interior", "boundary"]})
+    else:  # a 2-channel regression model with unpadded convolutions and interpolation
+        model = UNet(depth=2, base_channels=4, in_channels=2, out_channels=1, padding="valid",
+                     upsampling="interpolate", meta={"task": "regression", "axes": "CYX"})
     model.train()
     with torch.no_grad():
-        model(torch.randn(2, 1, 32, 32))  # non-trivial batch-norm statistics
+        model(torch.randn(2, model.in_channels, 44, 44))  # non-trivial batch-norm statistics
     return model.eval()
 
 

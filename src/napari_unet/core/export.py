@@ -51,6 +51,7 @@ _UNET_CITATION = {
 }
 
 __all__ = [
+    "example_input",
     "export_bioimageio",
     "export_onnx",
     "export_torchscript",
@@ -423,9 +424,20 @@ def _rdf(net: UNet, card: dict[str, Any], x: np.ndarray, folder: Path, authors: 
             "postprocessing": post,
         }],
         "weights": weights,
-        "config": {"napari_unet": {"task": task, "axes": card.get("axes"),
-                                   "model_file": MODEL_ATTACHMENT}},
+        "config": {
+            "bioimageio": {"reproducibility_tolerance": [_tolerance(folder)]},
+            "napari_unet": {"task": task, "axes": card.get("axes"),
+                            "model_file": MODEL_ATTACHMENT},
+        },
     }
+
+
+def _tolerance(folder: Path) -> dict[str, Any]:
+    """Reproducibility tolerance: 1e-3, or 0.5% of the largest output when that is smaller
+    (bioimage.io requires the absolute tolerance below 1% of the test output's maximum)."""
+    peak = float(np.abs(np.load(folder / "test_output.npy")).max())
+    return {"relative_tolerance": 1e-3, "absolute_tolerance": min(1e-3, 0.005 * peak),
+            "mismatched_elements_per_million": 100}
 
 
 def _package_files(path: Path) -> tuple[dict[str, Any], Any]:
