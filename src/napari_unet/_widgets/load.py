@@ -1,8 +1,80 @@
-"""The Load dock widget."""
+"""The Load dock widget: open images (lazily when big) and add paint layers matched to them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QWidget,
+)
+
+from .._sample_data import CLASS_COLORS
+from ..core.io import expand_inputs, read_image
 from ._base import DockWidget
+from ._layers import get_layer, layer_names, refill_combo
+
+if TYPE_CHECKING:
+    import napari
+
+#: colours for classes past the second, cycled
+EXTRA_COLORS = ("#2ecc71", "#e74c3c", "#9b59b6", "#f1c40f", "#1abc9c", "#e67e22")
+
+
+def parse_voxel_size(text: str) -> tuple[float, ...] | None:
+    """``"0.3, 0.1, 0.1"`` -> ``(0.3, 0.1, 0.1)``; empty -> None.
+
+    Raises
+    ------
+    ValueError
+        When a value is not a positive number.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace(";", ",").replace(" ", ",").split(",") if v)
+    except ValueError as err:
+        raise ValueError(f"voxel size {text!r}: expected numbers such as '0.3, 0.1, 0.1'") from err
+    if any(v <= 0 for v in values):
+        raise ValueError(f"voxel size {text!r}: every value must be positive")
+    return values
+
+
+def stack_arrays(arrays: list[Any]) -> Any:
+    """Stack same-shaped images along a new first axis (lazily when any of them is lazy)."""
+    shapes = {tuple(a.shape) for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"cannot stack images of different shapes {sorted(shapes)}; "
+            "untick 'one stack' to open them as separate layers"
+        )
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        return np.stack(arrays)
+    import dask.array as da
+
+    return da.stack([da.from_array(a, chunks=a.chunks if hasattr(a, "chunks") else "auto")
+                     for a in arrays])
+
+
+def class_colormap(n_classes: int) -> dict:
+    """Label colours: 0 transparent, 1 background blue, 2 orange, then a cycle."""
+    colors = dict(CLASS_COLORS)
+    for value in range(3, n_classes + 1):
+        colors[value] = EXTRA_COLORS[(value - 3) % len(EXTRA_COLORS)]
+    return colors
 
 
 class LoadWidget(DockWidget):
@@ -14,3 +86,162 @@ class LoadWidget(DockWidget):
         "data, with axes, channel axis and voxel size; adds a paint layer (Labels) matched to an "
         "image, with named classes: 0 = not painted, 1 = background, 2.. = your structures."
     )
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        box = QGroupBox("Open images")
+        form = QFormLayout(box)
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("files (separated by ;) or a folder")
+        files = QPushButton("files…")
+        folder = QPushButton("folder…")
+        files.clicked.connect(self._pick_files)
+        folder.clicked.connect(self._pick_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit)
+        row.addWidget(files)
+        row.addWidget(folder)
+        form.addRow(row)
+        self.stack_check = QCheckBox("several files as one stack")
+        self.stack_check.setChecked(True)
+        self.axes_edit = QLineEdit()
+        self.axes_edit.setPlaceholderText("e.g. ZYX, CZYX, TYX (empty: as stored)")
+        self.voxel_edit = QLineEdit()
+        self.voxel_edit.setPlaceholderText("e.g. 0.3, 0.1, 0.1 (one per spatial axis)")
+        self.open_button = QPushButton("Open")
+        self.open_button.clicked.connect(self.open)
+        form.addRow(self.stack_check)
+        form.addRow("axes", self.axes_edit)
+        form.addRow("voxel size", self.voxel_edit)
+        form.addRow(self.open_button)
+        self.body.addWidget(box)
+
+        paint = QGroupBox("Paint layer")
+        form = QFormLayout(paint)
+        self.image_combo = QComboBox()
+        self.class_list = QListWidget()
+        self.class_list.setMaximumHeight(90)
+        for name in ("background", "foreground"):
+            self._add_class_item(name)
+        add = QPushButton("add class")
+        remove = QPushButton("remove class")
+        add.clicked.connect(lambda: self._add_class_item(f"class {self.class_list.count() + 1}"))
+        remove.clicked.connect(self._remove_class)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        self.paint_button = QPushButton("Add paint layer")
+        self.paint_button.clicked.connect(self.add_paint_layer)
+        form.addRow("image", self.image_combo)
+        form.addRow("classes (1, 2, …)", self.class_list)
+        form.addRow(row)
+        form.addRow(self.paint_button)
+        self.body.addWidget(paint)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
+
+    # ---------------------------------------------------------------- classes
+    def _add_class_item(self, name: str) -> None:
+        item = QListWidgetItem(name)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+        self.class_list.addItem(item)
+
+    def _remove_class(self) -> None:
+        if self.class_list.count() > 2:
+            self.class_list.takeItem(self.class_list.count() - 1)
+
+    def class_names(self) -> list[str]:
+        """The class names in painting order (value 1 first)."""
+        return [self.class_list.item(i).text().strip() or f"class {i + 1}"
+                for i in range(self.class_list.count())]
+
+    def _refresh_layers(self, *_) -> None:
+        refill_combo(self.image_combo, layer_names(self.viewer, "image"))
+
+    # ---------------------------------------------------------------- open
+    def _pick_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images")
+        if paths:
+            self.path_edit.setText(";".join(paths))
+
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of images")
+        if path:
+            self.path_edit.setText(path)
+
+    def _report(self, err: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(str(err))
+
+    def open(self) -> list:
+        """Open the chosen files as image layers; returns the new layers."""
+        try:
+            return self._open()
+        except (ValueError, FileNotFoundError) as err:
+            self._report(err)
+            return []
+
+    def _open(self) -> list:
+        text = self.path_edit.text().strip()
+        if not text:
+            raise ValueError("give files or a folder to open")
+        paths = expand_inputs([p for p in text.split(";") if p.strip()], what="image")
+        arrays = [read_image(p) for p in paths]
+        if len(arrays) > 1 and self.stack_check.isChecked():
+            arrays, names = [stack_arrays(arrays)], [Path(paths[0]).parent.name or "stack"]
+        else:
+            names = [Path(p).name.split(".")[0] for p in paths]
+        axes = self.axes_edit.text().strip().upper()
+        voxel = parse_voxel_size(self.voxel_edit.text())
+        layers = []
+        for data, name in zip(arrays, names):
+            kwargs: dict[str, Any] = {"name": name}
+            if axes:
+                if len(axes) != data.ndim or len(set(axes)) != len(axes) or \
+                        set(axes) - set("CTZYX"):
+                    raise ValueError(
+                        f"axes {axes!r} do not fit the image {name!r} of shape "
+                        f"{tuple(data.shape)}: give one letter of C, T, Z, Y, X per axis"
+                    )
+                if "C" in axes:
+                    kwargs["channel_axis"] = axes.index("C")
+            spatial = axes.replace("C", "") if axes else None
+            n_axes = len(spatial) if spatial else data.ndim
+            if voxel is not None:
+                n_space = sum(a in "ZYX" for a in spatial) if spatial else len(voxel)
+                if len(voxel) != n_space:
+                    raise ValueError(
+                        f"voxel size has {len(voxel)} values; the image {name!r} has "
+                        f"{n_space} spatial axes"
+                    )
+                kwargs["scale"] = (1.0,) * (n_axes - len(voxel)) + voxel
+            added = self.viewer.add_image(data, **kwargs)
+            layers += added if isinstance(added, list) else [added]
+        return layers
+
+    # ---------------------------------------------------------------- paint
+    def add_paint_layer(self):
+        """A Labels layer matched to the chosen image (shape, scale, translate), all unpainted."""
+        try:
+            image = get_layer(self.viewer, self.image_combo.currentText(), "image")
+        except ValueError as err:
+            self._report(err)
+            return None
+        shape = image.data.shape[:-1] if image.rgb else image.data.shape
+        names = self.class_names()
+        layer = self.viewer.add_labels(
+            np.zeros(shape, np.uint8 if len(names) < 255 else np.uint16),
+            name=f"{image.name} paint",
+            scale=image.scale,
+            translate=image.translate,
+            units=image.units,
+            colormap=class_colormap(len(names)),
+            opacity=0.8,
+            metadata={"napari_unet": {"class_names": names}},
+        )
+        layer.selected_label = 2 if len(names) > 1 else 1
+        layer.mode = "paint"
+        self.viewer.layers.selection.active = layer
+        return layer

@@ -1,8 +1,59 @@
-"""The Model dock widget."""
+"""The Model dock widget: save, load, export, and the model card of the current model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QWidget,
+)
+
+from ..core.devices import describe_device
+from ..core.modelfile import SUFFIX, describe_card, load_model, make_card, save_model
 from ._base import DockWidget
+from ._jobs import start_job
+from ._state import state_for
+
+if TYPE_CHECKING:
+    import napari
+
+EXPORT_FORMATS = ("bioimageio", "onnx", "torchscript")
+
+
+def _call(fn: Callable[[], Any]):
+    """A generator that runs ``fn`` in a worker and returns its value."""
+    return fn()
+    yield  # pragma: no cover - makes this a generator function
+
+
+def card_text(model) -> str:
+    """The model card of an in-memory model, for people."""
+    meta = model.meta
+    training = meta.get("training") or {}
+    card = make_card(
+        model,
+        train_config=training.get("config"),
+        training_data=meta.get("training_data") or training.get("data"),
+        validation=meta.get("validation"),
+    )
+    lines = describe_card(card).splitlines()
+    if training:
+        steps = training.get("steps_total", training.get("steps"))
+        seconds = training.get("seconds")
+        lines.append(
+            f"training: {steps} steps"
+            + (f" in {seconds:.0f} s" if isinstance(seconds, int | float) else "")
+            + f", on {training.get('device') or describe_device('auto')}"
+        )
+    return "\n".join(lines)
 
 
 class ModelWidget(DockWidget):
@@ -14,3 +65,128 @@ class ModelWidget(DockWidget):
         "them for bioimage.io, and shows the model card: classes, axes, normalisation, training "
         "data, validation metrics, device and date."
     )
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        self.state = state_for(napari_viewer)
+        self.worker = None
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText(f"model file (*{SUFFIX}) or export folder")
+        browse = QPushButton("…")
+        browse.setMaximumWidth(30)
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit)
+        row.addWidget(browse)
+        self.body.addLayout(row)
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.load_button = QPushButton("Load")
+        self.export_button = QPushButton("Export")
+        self.export_combo = QComboBox()
+        self.export_combo.addItems(EXPORT_FORMATS)
+        for w in (self.save_button, self.load_button, self.export_button, self.export_combo):
+            buttons.addWidget(w)
+        self.body.addLayout(buttons)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.body.addWidget(self.status)
+        self.card = QTextBrowser()
+        self.card.setMinimumHeight(180)
+        self.body.addWidget(self.card)
+        self.save_button.clicked.connect(self.save)
+        self.load_button.clicked.connect(self.load)
+        self.export_button.clicked.connect(self.export)
+        self.state.model_changed.connect(self._show_card)
+        self._show_card()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Model file", "", f"models (*{SUFFIX})")
+        if path:
+            self.path_edit.setText(path)
+
+    def _path(self) -> str:
+        path = self.path_edit.text().strip()
+        if not path:
+            raise ValueError("give a file path first (the field above, or …)")
+        return path
+
+    def _show_card(self, *_) -> None:
+        model = self.state.model
+        self.card.setPlainText(
+            "no model yet: train one with Train, or load a file" if model is None
+            else f"source: {self.state.source}\n{card_text(model)}"
+        )
+
+    def _run(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+        if self.worker is not None:
+            return
+        self.status.setText(f"{what}…")
+        self.worker = start_job(
+            _call(fn), on_return=done,
+            on_error=lambda err: self.status.setText(f"{what} failed: {err}"),
+            on_finish=self._finished,
+        )
+
+    def _finished(self) -> None:
+        self.worker = None
+
+    def _need_model(self):
+        if self.state.model is None:
+            raise ValueError("there is no model to save or export: train or load one first")
+        return self.state.model
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except (ValueError, FileNotFoundError) as err:
+            from napari.utils.notifications import show_error
+
+            show_error(str(err))
+            self.status.setText(str(err))
+
+    def save(self) -> None:
+        """Save the current model (weights and card) to the path, atomically."""
+
+        def go():
+            model, path = self._need_model(), self._path()
+            if not path.endswith(SUFFIX):
+                path += SUFFIX
+            training = model.meta.get("training") or {}
+            self._run(
+                lambda: save_model(model, path, train_config=training.get("config"),
+                                   validation=model.meta.get("validation")),
+                lambda p: self.status.setText(f"saved to {p}"), "saving",
+            )
+
+        self._guarded(go)
+
+    def load(self) -> None:
+        """Load a model file and make it the current model."""
+
+        def go():
+            path = self._path()
+            self._run(lambda: load_model(path),
+                      lambda m: (self.state.set_model(m, f"loaded from {path}"),
+                                 self.status.setText(f"loaded {path}")),
+                      "loading")
+
+        self._guarded(go)
+
+    def export(self) -> None:
+        """Export the current model in the chosen format (bioimage.io, ONNX, TorchScript)."""
+
+        def go():
+            from ..core import export as exporting
+
+            model, path, fmt = self._need_model(), self._path(), self.export_combo.currentText()
+            writers = {
+                "bioimageio": lambda: exporting.export_bioimageio(
+                    model, path, card=getattr(model, "card", None)),
+                "onnx": lambda: exporting.export_onnx(model, path),
+                "torchscript": lambda: exporting.export_torchscript(model, path),
+            }
+            self._run(writers[fmt],
+                      lambda p: self.status.setText(f"exported ({fmt}) to {p}"), "exporting")
+
+        self._guarded(go)

@@ -1,8 +1,43 @@
-"""The Predict dock widget."""
+"""The Predict dock widget: seam-free tiled prediction into probability, class and object layers."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from ..core.io import guess_axes
 from ._base import DockWidget
+from ._jobs import start_job
+from ._layers import (
+    copy_data,
+    current_indices,
+    get_layer,
+    layer_names,
+    put_layer,
+    refill_combo,
+)
+from ._predict_job import OUTPUTS, is_lazy, prediction_job
+from ._state import state_for
+
+if TYPE_CHECKING:
+    import napari
+
+SCOPES = ("whole stack", "current slice", "current view")
 
 
 class PredictWidget(DockWidget):
@@ -14,3 +49,257 @@ class PredictWidget(DockWidget):
         "channels) with seam-free tiling, and adds class probabilities, classes, instances and "
         "an uncertainty map that shows where to paint next."
     )
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        self.state = state_for(napari_viewer)
+        self.worker = None
+        self._pending: list = []
+        self._file_model = None
+        self._file_model_path = ""
+        form = QFormLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.addItems(["current model", "model file"])
+        self.model_file = QLineEdit()
+        self.model_file.setPlaceholderText("model file (for 'model file')")
+        browse = QPushButton("…")
+        browse.setMaximumWidth(30)
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.model_file)
+        row.addWidget(browse)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.image_combo = QComboBox()
+        self.output_checks = {name: QCheckBox(name) for name in OUTPUTS}
+        self.output_checks["classes"].setChecked(True)
+        self.output_checks["instances"].setChecked(True)
+        outputs = QHBoxLayout()
+        for check in self.output_checks.values():
+            outputs.addWidget(check)
+        self.scope_combo = QComboBox()
+        self.scope_combo.addItems(SCOPES)
+        self.tile_spin = QSpinBox(minimum=0, maximum=8192, singleStep=64)
+        self.tile_spin.setSpecialValueText("automatic")
+        form.addRow("model", self.model_combo)
+        form.addRow(row)
+        form.addRow(self.model_label)
+        form.addRow("image", self.image_combo)
+        form.addRow("outputs", outputs)
+        form.addRow("scope", self.scope_combo)
+        form.addRow("tile size", self.tile_spin)
+        self.body.addLayout(form)
+        buttons = QHBoxLayout()
+        self.predict_button = QPushButton("Predict")
+        self.cancel_button = QPushButton("Cancel")
+        buttons.addWidget(self.predict_button)
+        buttons.addWidget(self.cancel_button)
+        self.body.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.status = QLabel("idle")
+        self.status.setWordWrap(True)
+        self.body.addWidget(self.progress)
+        self.body.addWidget(self.status)
+        self.predict_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.state.model_changed.connect(self._show_model)
+        self._refresh_layers()
+        self._show_model()
+        self._set_running(False)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file")
+        if path:
+            self.model_file.setText(path)
+            self.model_combo.setCurrentText("model file")
+
+    def _refresh_layers(self, *_) -> None:
+        names = [n for n in layer_names(self.viewer, "image")
+                 if not n.endswith((" probabilities", " uncertainty", " preview"))]
+        refill_combo(self.image_combo, names)
+
+    def _show_model(self, *_) -> None:
+        model = self.state.model
+        if model is None:
+            self.model_label.setText("no current model: train one or load a file")
+            return
+        meta = model.meta
+        names = ", ".join(meta.get("class_names") or [])
+        self.model_label.setText(
+            f"current: {model.dims}D {meta.get('task', 'semantic')} model ({names}), "
+            f"{self.state.source}"
+        )
+
+    def _model(self):
+        if self.model_combo.currentText() == "current model":
+            if self.state.model is None:
+                raise ValueError("there is no current model: train one, or choose a model file")
+            return self.state.model
+        path = self.model_file.text().strip()
+        if not path:
+            raise ValueError("choose a model file to predict with")
+        if path != self._file_model_path:
+            from ..core.modelfile import load_model
+
+            self._file_model, self._file_model_path = load_model(path), path
+        return self._file_model
+
+    # ---------------------------------------------------------------- run
+    def _region(self, layer, axes: str, dims: int) -> tuple[Any, tuple]:
+        """The data to predict (a copy, or the lazy array) and its index in the whole output.
+
+        The index holds one integer per stack axis for the current slice, then slices of the
+        visible region for the current view; it is empty for the whole stack.
+        """
+        scope = self.scope_combo.currentText()
+        data = layer.data
+        n_stack = len(axes.replace("C", "")) - dims
+        if scope == "whole stack" or (n_stack == 0 and scope == "current slice"):
+            return copy_data(layer), ()
+        if axes.startswith("C"):
+            raise ValueError("this image keeps its channels first: predict the whole stack")
+        if is_lazy(data):
+            raise ValueError(
+                f"{layer.name!r} is a lazy (dask/zarr) image: predict the whole stack, "
+                "which writes its results to zarr"
+            )
+        lead = current_indices(self.viewer, layer, n_stack)
+        if scope == "current slice":
+            return np.asarray(data[lead]).copy(), lead
+        corners = np.asarray(layer.corner_pixels)[:, n_stack:n_stack + dims]
+        lo = [int(max(0, c)) for c in corners[0]]
+        hi = [int(min(s, c + 1)) for c, s in zip(corners[1], data.shape[n_stack:])]
+        if any(h - low < 2 for low, h in zip(lo, hi)):
+            raise ValueError("the current view shows too little of the image to predict it")
+        view = tuple(slice(low, h) for low, h in zip(lo, hi))
+        return np.asarray(data[lead + view]).copy(), lead + view
+
+    def start(self) -> None:
+        """Predict the chosen image with the chosen model in a worker thread."""
+        if self.busy:
+            return
+        try:
+            model = self._model()
+            layer = get_layer(self.viewer, self.image_combo.currentText(), "image")
+            axes = guess_axes(layer.data.shape, dims=model.dims, in_channels=model.in_channels)
+            region, index = self._region(layer, axes, model.dims)
+            stats = None
+            if index:  # a part of the image: normalise with the whole image's statistics
+                stats = model.normalization.stats(layer.data, axes=axes)
+            sub_axes = axes[sum(isinstance(i, int) for i in index):]
+            outputs = tuple(n for n, c in self.output_checks.items() if c.isChecked())
+            if not outputs:
+                raise ValueError("tick at least one output")
+        except (ValueError, TypeError, FileNotFoundError) as err:
+            from napari.utils.notifications import show_error
+
+            show_error(str(err))
+            self.status.setText(f"not started: {err}")
+            return
+        data_axes = axes[:-1] if layer.rgb else axes
+        spacing = tuple(s for s, a in zip(layer.scale, data_axes) if a in "ZYX" and a in sub_axes)
+        self._job_info = (layer.name, axes, index, model)
+        self.progress.setValue(0)
+        self.status.setText("predicting…")
+        self.worker = start_job(
+            prediction_job(model, region, axes=sub_axes, outputs=outputs, spacing=spacing,
+                           tile_shape=self.tile_spin.value() or None, norm_stats=stats),
+            on_yield=self._on_yield,
+            on_return=self._on_return,
+            on_error=lambda err: self.status.setText(f"stopped by an error: {err}"),
+            on_finish=self._on_finish,
+        )
+        self.worker.aborted.connect(lambda: self.status.setText("cancelled"))
+        self._set_running(True)
+
+    def cancel(self) -> None:
+        """Stop the running prediction after the current batch of tiles."""
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.setText("cancelling…")
+
+    def _on_yield(self, record) -> None:
+        self.progress.setMaximum(max(1, record.total))
+        self.progress.setValue(record.step)
+        if record.message:
+            self.status.setText(record.message)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a prediction runs or its result layers are still being added."""
+        return self.worker is not None or bool(self._pending)
+
+    def _on_finish(self) -> None:
+        self.worker = None
+        self._set_running(bool(self._pending))
+
+    def _set_running(self, running: bool) -> None:
+        self.predict_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    # ---------------------------------------------------------------- results
+    def _on_return(self, results: dict) -> None:
+        name, axes, index, model = self._job_info
+        self._placed: list[str] = []
+        try:
+            layer = get_layer(self.viewer, name, "image")
+        except ValueError as err:
+            self.status.setText(f"finished, but {err}")
+            return
+        names = model.meta.get("class_names") or []
+        shape = tuple(s for s, a in zip(layer.data.shape, axes) if a != "C")
+        pending = []
+        for kind, data in results.items():
+            if kind == "probabilities":
+                k = data.shape[0]
+                regression = model.meta.get("task") == "regression"
+                pending.append((f"{name} probabilities", data, (k, *shape), "image", {
+                    "lead_axis": True, "colormap": "magma",
+                    "contrast_limits": None if regression else (0.0, 1.0),
+                    "metadata": {"napari_unet": {"class_names": names}}}))
+            elif kind == "uncertainty":
+                pending.append((f"{name} uncertainty", data, shape, "image", {
+                    "colormap": "inferno", "contrast_limits": (0.0, 1.0), "visible": False}))
+            else:
+                pending.append((f"{name} {kind}", data, shape, "labels", {}))
+        self._pending = pending
+        self._place_next(layer, index)
+
+    def _place_next(self, like, index) -> None:
+        """Add or update one result layer per turn of the event loop.
+
+        Creating a napari layer costs up to about a second of main-thread time (its vispy
+        visual); one per turn keeps the viewer answering between them.
+        """
+        if not self._pending:
+            self._set_running(self.worker is not None)
+            self.progress.setValue(self.progress.maximum())
+            self.status.setText("done: " + ", ".join(self._placed))
+            return
+        layer_name, data, full_shape, kind, kwargs = self._pending.pop(0)
+        self._place(like, layer_name, data, full_shape, index, kind, **kwargs)
+        self._placed.append(layer_name)
+        QTimer.singleShot(0, lambda: self._place_next(like, index))
+
+    def _place(self, like, name: str, data, full_shape, index, kind, *, lead_axis=False,
+               **kwargs) -> None:
+        """Put a whole result, or a region's result into a full-size layer, updating in place."""
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        scale, translate = tuple(like.scale), tuple(like.translate)
+        n = len(full_shape) - (1 if lead_axis else 0)
+        scale, translate = scale[-n:], translate[-n:]
+        units = tuple(like.units)[-n:]
+        if lead_axis:
+            scale, translate, units = (1.0, *scale), (0.0, *translate), (like.units[0], *units)
+        if index:  # a region of a numpy image: write it into the full-size result layer
+            existing = [lyr for lyr in self.viewer.layers
+                        if lyr.name == name and tuple(lyr.data.shape) == tuple(full_shape)]
+            whole = existing[0].data if existing else np.zeros(full_shape, np.asarray(data).dtype)
+            whole[(slice(None), *index) if lead_axis else index] = np.asarray(data)
+            data = whole
+        put_layer(self.viewer, name, data, kind, scale=scale, translate=translate, units=units,
+                  **kwargs)
+        layer = next(lyr for lyr in self.viewer.layers if lyr.name == name)
+        layer.refresh()

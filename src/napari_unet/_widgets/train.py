@@ -1,8 +1,79 @@
-"""The Train dock widget."""
+"""The Train dock widget: (image, paint) pairs in, a U-Net trained in the background out."""
 
 from __future__ import annotations
 
+import copy
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from ..core.augment import AugmentConfig
+from ..core.data import check_classes, check_pair
+from ..core.devices import describe_device
+from ..core.io import guess_axes
+from ..core.model import UNet
+from ..core.normalize import Normalization
+from ..core.train import TrainConfig
 from ._base import DockWidget
+from ._jobs import start_job
+from ._layers import (
+    copy_data,
+    current_indices,
+    get_layer,
+    layer_names,
+    put_layer,
+    refill_combo,
+)
+from ._plot import TrainingPlot
+from ._state import state_for
+from ._training_job import PreviewRequest, PreviewResult, PreviewSlot, training_job
+
+if TYPE_CHECKING:
+    import napari
+
+#: size presets: (depth, base channels, 2D patch side, seconds of training)
+PRESETS = {
+    "fast": (3, 16, 128, 60),
+    "balanced": (4, 16, 192, 180),
+    "accurate": (4, 32, 256, 600),
+}
+TASKS = ("semantic", "instances", "regression")
+PREVIEW_EVERY_MS = 3000
+
+
+def _import_lazy_torch_modules() -> None:
+    """Import what PyTorch would otherwise import lazily in the training thread.
+
+    Creating the first optimiser imports ``torch._dynamo`` (about 2 s); done in a worker while
+    the GUI runs it stalled the main thread for up to a second (measured), so it is done here,
+    once, when the widget docks.
+    """
+    import torch._dynamo  # noqa: F401
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d} left"
 
 
 class TrainWidget(DockWidget):
@@ -13,4 +84,417 @@ class TrainWidget(DockWidget):
         "Trains a U-Net in the background from one or more (image, paint) layer pairs: a few "
         "strokes per class are enough to start. Shows progress, a loss and validation curve and "
         "a live preview on the current slice; Stop and Continue at any time."
+    )
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        _import_lazy_torch_modules()
+        self.state = state_for(napari_viewer)
+        self.worker = None
+        self._stop: threading.Event | None = None
+        self._previews: PreviewSlot | None = None
+        self._preview_target: tuple | None = None  # (image layer name, axes, stats, shape)
+        self._last_config: TrainConfig | None = None
+        self._last_pairs: list[tuple[str, str]] = []
+        self._build()
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._layer_removed)
+        self._refresh_layers()
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setInterval(PREVIEW_EVERY_MS)
+        self._preview_timer.timeout.connect(self._request_preview)
+        self._set_running(False)
+
+    # ---------------------------------------------------------------- layout
+    def _build(self) -> None:
+        pairs = QGroupBox("Training data")
+        form = QFormLayout(pairs)
+        self.image_combo = QComboBox()
+        self.labels_combo = QComboBox()
+        form.addRow("image", self.image_combo)
+        form.addRow("paint / target", self.labels_combo)
+        row = QHBoxLayout()
+        self.add_pair_button = QPushButton("Add pair")
+        self.remove_pair_button = QPushButton("Remove")
+        row.addWidget(self.add_pair_button)
+        row.addWidget(self.remove_pair_button)
+        form.addRow(row)
+        self.pair_list = QListWidget()
+        self.pair_list.setMaximumHeight(70)
+        self.pair_list.setToolTip("Pairs to train on; empty: the pair chosen above")
+        form.addRow(self.pair_list)
+        self.add_pair_button.clicked.connect(self._add_pair)
+        self.remove_pair_button.clicked.connect(self._remove_pair)
+        self.body.addWidget(pairs)
+
+        settings = QGroupBox("Model")
+        form = QFormLayout(settings)
+        self.task_combo = QComboBox()
+        self.task_combo.addItems(TASKS)
+        self.task_combo.currentTextChanged.connect(self._refresh_layers)
+        self.dims_combo = QComboBox()
+        self.dims_combo.addItems(["2D", "3D"])
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems(list(PRESETS))
+        self.preset_combo.currentTextChanged.connect(self._apply_preset)
+        self.start_combo = QComboBox()
+        self.start_combo.addItems(["new model", "current model", "model file"])
+        self.start_file = QLineEdit()
+        self.start_file.setPlaceholderText("model file (for 'model file')")
+        browse = QPushButton("…")
+        browse.setMaximumWidth(30)
+        browse.clicked.connect(self._browse_model)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.start_file)
+        file_row.addWidget(browse)
+        form.addRow("task", self.task_combo)
+        form.addRow("dimensions", self.dims_combo)
+        form.addRow("size", self.preset_combo)
+        form.addRow("start from", self.start_combo)
+        form.addRow(file_row)
+        self.device_label = QLabel(describe_device("auto"))
+        form.addRow("device", self.device_label)
+        self.body.addWidget(settings)
+
+        self.advanced = QGroupBox("Advanced")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        form = QFormLayout(self.advanced)
+        self.depth_spin = QSpinBox(minimum=1, maximum=6)
+        self.width_spin = QSpinBox(minimum=2, maximum=128)
+        self.patch_spin = QSpinBox(minimum=16, maximum=1024, singleStep=16)
+        self.batch_spin = QSpinBox(minimum=0, maximum=256)
+        self.batch_spin.setSpecialValueText("auto")
+        self.lr_spin = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4)
+        self.augment_combo = QComboBox()
+        self.augment_combo.addItems(["on", "off"])
+        self.budget_kind = QComboBox()
+        self.budget_kind.addItems(["seconds", "steps"])
+        self.budget_spin = QSpinBox(minimum=1, maximum=10_000_000)
+        form.addRow("depth", self.depth_spin)
+        form.addRow("base channels", self.width_spin)
+        form.addRow("patch (pixels)", self.patch_spin)
+        form.addRow("batch", self.batch_spin)
+        form.addRow("learning rate", self.lr_spin)
+        form.addRow("augmentation", self.augment_combo)
+        budget = QHBoxLayout()
+        budget.addWidget(self.budget_spin)
+        budget.addWidget(self.budget_kind)
+        form.addRow("budget", budget)
+        self.body.addWidget(self.advanced)
+        self.lr_spin.setValue(TrainConfig().lr)
+        self._apply_preset(self.preset_combo.currentText())
+
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.stop_button = QPushButton("Stop")
+        self.continue_button = QPushButton("Continue")
+        for button in (self.train_button, self.stop_button, self.continue_button):
+            buttons.addWidget(button)
+        self.train_button.clicked.connect(lambda: self.start(resume=False))
+        self.continue_button.clicked.connect(lambda: self.start(resume=True))
+        self.stop_button.clicked.connect(self.stop)
+        self.body.addLayout(buttons)
+        self.preview_combo = QComboBox()
+        self.preview_combo.addItems(["live preview on", "live preview off"])
+        self.body.addWidget(self.preview_combo)
+        self.progress = QProgressBar()
+        self.status = QLabel("idle")
+        self.status.setWordWrap(True)
+        self.body.addWidget(self.progress)
+        self.body.addWidget(self.status)
+        self.plot = TrainingPlot()
+        self.body.addWidget(self.plot)
+
+    def _apply_preset(self, name: str) -> None:
+        depth, width, patch, seconds = PRESETS[name]
+        self.depth_spin.setValue(depth)
+        self.width_spin.setValue(width)
+        self.patch_spin.setValue(patch)
+        self.budget_kind.setCurrentText("seconds")
+        self.budget_spin.setValue(seconds)
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Start from model")
+        if path:
+            self.start_file.setText(path)
+            self.start_combo.setCurrentText("model file")
+
+    # ---------------------------------------------------------------- layers
+    def _refresh_layers(self, *_) -> None:
+        refill_combo(self.image_combo, layer_names(self.viewer, "image"))
+        targets = layer_names(self.viewer, "labels")
+        if self.task_combo.currentText() == "regression":
+            targets += layer_names(self.viewer, "image")
+        refill_combo(self.labels_combo, targets)
+        if self.labels_combo.currentIndex() < 0 and targets:
+            self.labels_combo.setCurrentIndex(0)
+
+    def _layer_removed(self, event) -> None:
+        if self.worker is None:
+            return
+        name = event.value.name
+        used = {n for pair in self._last_pairs for n in pair}
+        if name in used:
+            self.status.setText(
+                f"layer {name!r} was removed while training; training goes on with the copy "
+                "taken at the start, but the live preview stops"
+            )
+            self._preview_target = None
+
+    def _add_pair(self) -> None:
+        image, labels = self.image_combo.currentText(), self.labels_combo.currentText()
+        if image and labels:
+            self.pair_list.addItem(f"{image}  ←  {labels}")
+
+    def _remove_pair(self) -> None:
+        for item in self.pair_list.selectedItems():
+            self.pair_list.takeItem(self.pair_list.row(item))
+
+    def pair_names(self) -> list[tuple[str, str]]:
+        """The (image, target) layer names to train on."""
+        if self.pair_list.count():
+            items = [self.pair_list.item(i).text() for i in range(self.pair_list.count())]
+            return [tuple(part.strip() for part in text.split("←")) for text in items]
+        return [(self.image_combo.currentText(), self.labels_combo.currentText())]
+
+    # ---------------------------------------------------------------- config
+    def make_config(self, axes: str) -> TrainConfig:
+        """The :class:`TrainConfig` that the controls describe."""
+        dims = 3 if self.dims_combo.currentText() == "3D" else 2
+        side = self.patch_spin.value()
+        # 3D: 16 slices and three quarters of the 2D side in-plane, as the core's default
+        patch = [side, side] if dims == 2 else [16] + [max(32, side * 3 // 4)] * 2
+        seconds = self.budget_kind.currentText() == "seconds"
+        config = TrainConfig(
+            task=self.task_combo.currentText(),
+            axes=axes,
+            dims=dims,
+            depth=self.depth_spin.value(),
+            base_channels=self.width_spin.value(),
+            patch_shape=patch,
+            batch_size=self.batch_spin.value() or None,
+            lr=self.lr_spin.value(),
+            max_seconds=float(self.budget_spin.value()) if seconds else None,
+            max_steps=None if seconds else self.budget_spin.value(),
+        )
+        if self.augment_combo.currentText() == "off":
+            config.augment = AugmentConfig.off().to_dict()
+        return config
+
+    def _gather(self) -> tuple[list, list[tuple[str, str]], str, dict]:
+        """Copies of the chosen layers' data, their names, the shared axes and paint facts."""
+        dims = 3 if self.dims_combo.currentText() == "3D" else 2
+        names = self.pair_names()
+        pairs, axes_seen = [], set()
+        class_names: list[str] = []
+        for image_name, target_name in names:
+            image = get_layer(self.viewer, image_name, "image")
+            kind = "labels"
+            if self.task_combo.currentText() == "regression" and not any(
+                layer.name == target_name and layer._type_string == "labels"
+                for layer in self.viewer.layers
+            ):
+                kind = "image"
+            target = get_layer(self.viewer, target_name, kind)
+            axes = guess_axes(image.data.shape, dims=dims, in_channels=3 if image.rgb else 1)
+            if dims == 2 and "Z" in axes and "T" not in axes:
+                axes = axes.replace("Z", "T")  # the core trains 2D models slice by slice over T
+            axes_seen.add(axes)
+            check_pair(image.data, target.data, axes=axes, dims=dims,
+                       task=self.task_combo.currentText(), index=len(pairs))
+            pairs.append((copy_data(image), copy_data(target)))
+            class_names = class_names or list(
+                target.metadata.get("napari_unet", {}).get("class_names", [])
+            )
+        if len(axes_seen) > 1:
+            raise ValueError(
+                f"the training images have different axes {sorted(axes_seen)}; train on images "
+                "of one kind (all 2D, or all stacks)"
+            )
+        return pairs, names, axes_seen.pop(), {"class_names": class_names}
+
+    # ---------------------------------------------------------------- run
+    def start(self, *, resume: bool = False) -> None:
+        """Start training (``resume``: continue the current model with the last settings)."""
+        if self.worker is not None:
+            return
+        try:
+            pairs, names, axes, facts = self._gather()
+            config = self.make_config(axes)
+            if facts["class_names"] and config.task == "semantic":
+                config.class_names = facts["class_names"]
+            model = self._start_model(config, pairs, resume=resume)
+        except (ValueError, TypeError, FileNotFoundError) as err:
+            from napari.utils.notifications import show_error
+
+            show_error(str(err))
+            self.status.setText(f"not started: {err}")
+            return
+        self._last_config, self._last_pairs = config, names
+        self._stop = threading.Event()
+        self._previews = PreviewSlot()
+        image_layer = get_layer(self.viewer, names[0][0], "image")
+        self._preview_target = (image_layer.name, axes, None, image_layer.data.shape)
+        if not resume:
+            self.plot.clear_curves()
+        self.progress.setValue(0)
+        self.status.setText("preparing the training data…")
+        self._started = time.perf_counter()
+        self._model = model
+        self.worker = start_job(
+            training_job(config, pairs, model=model, device="auto", stop=self._stop,
+                         previews=self._previews),
+            on_yield=self._on_yield,
+            on_return=self._on_return,
+            on_error=lambda err: self.status.setText(f"stopped by an error: {err}"),
+            on_finish=self._on_finish,
+        )
+        self._set_running(True)
+        if self.preview_combo.currentIndex() == 0:
+            self._preview_layer()  # added now: adding a layer costs the main thread ~0.5 s
+            self._preview_timer.start()
+
+    def _start_model(self, config: TrainConfig, pairs, *, resume: bool) -> UNet:
+        choice = "current model" if resume else self.start_combo.currentText()
+        if choice == "current model":
+            if self.state.model is None:
+                raise ValueError("there is no current model yet: train one first, or load one")
+            return copy.deepcopy(self.state.model)
+        if choice == "model file":
+            from ..core.modelfile import load_model
+
+            path = self.start_file.text().strip()
+            if not path:
+                raise ValueError("'start from model file' needs a model file: choose one")
+            return load_model(path)
+        return new_model(config, pairs)
+
+    def stop(self) -> None:
+        """Ask training to end after the current step; the model trained so far is kept."""
+        if self._stop is not None:
+            self._stop.set()
+            self.status.setText("stopping after this step…")
+
+    def _on_yield(self, record) -> None:
+        if isinstance(record, PreviewResult):
+            self._show_preview(record)
+            return
+        if record.total:
+            self.progress.setMaximum(1000)
+            self.progress.setValue(int(1000 * record.fraction))
+        if record.eta is not None and record.elapsed:
+            done = record.elapsed / (record.elapsed + record.eta)
+            self.progress.setMaximum(1000)
+            self.progress.setValue(int(1000 * done))
+        self.plot.add_record(record)
+        text = record.message or ""
+        if record.phase == "train" and record.loss is not None:
+            text = (f"step {record.step}  loss {record.loss:.3f}  "
+                    f"{record.steps_per_s:.1f} steps/s  {_eta(record.eta)}")
+        elif record.phase == "validate" and record.val_iou:
+            ious = ", ".join("–" if v is None else f"{v:.2f}" for v in record.val_iou)
+            text = f"validation loss {record.val_loss:.3f}, IoU per class {ious}"
+        if text:
+            self.status.setText(text)
+
+    def _on_return(self, model) -> None:
+        if model is None:
+            return
+        self.state.set_model(model, "trained in this session")
+        iou = (model.meta.get("validation") or {}).get("iou") or {}
+        scores = ", ".join(f"{name} {v:.2f}" for name, v in iou.items() if v is not None)
+        self.status.setText(
+            "done: the model is ready to Predict and to save"
+            + (f" (validation IoU: {scores})" if scores else "")
+        )
+        self.progress.setValue(self.progress.maximum())
+
+    @property
+    def busy(self) -> bool:
+        """Whether training runs."""
+        return self.worker is not None
+
+    def _on_finish(self) -> None:
+        self.worker = None
+        self._preview_timer.stop()
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self.train_button.setEnabled(not running)
+        self.continue_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    # ---------------------------------------------------------------- preview
+    def _request_preview(self) -> None:
+        """Post the current slice (main thread, cheap) for the worker to predict."""
+        if self._previews is None or self._preview_target is None:
+            return
+        name, axes, stats, shape = self._preview_target
+        try:
+            layer = get_layer(self.viewer, name, "image")
+        except ValueError:
+            self._preview_target = None
+            return
+        if stats is None:  # whole-image statistics, once, as prediction uses them
+            stats = self._model.normalization.stats(layer.data, axes=axes)
+            self._preview_target = (name, axes, stats, shape)
+        dims = 3 if self._last_config.dims == 3 else 2
+        stack_axes = len(axes.replace("C", "")) - dims
+        lead = current_indices(self.viewer, layer, stack_axes)
+        region = np.asarray(layer.data[lead])
+        self._previews.post(
+            PreviewRequest(region, axes[stack_axes:], lead, stats)
+        )
+
+    def _preview_layer(self):
+        """The preview layer of the training image (added, all zeros, when missing)."""
+        name, axes, _, shape = self._preview_target
+        image = get_layer(self.viewer, name, "image")
+        shape = tuple(s for s, a in zip(shape, axes) if a != "C")
+        regression = self._last_config.task == "regression"
+        kind = "image" if regression else "labels"
+        preview_name = f"{name} preview"
+        for layer in self.viewer.layers:
+            if layer.name == preview_name and layer._type_string == kind \
+                    and layer.data.shape == shape:
+                return layer
+        data = np.zeros(shape, np.float32 if regression else np.uint8)
+        return put_layer(self.viewer, preview_name, data, kind, like=image,
+                         **({} if regression else {"opacity": 0.5}))
+
+    def _show_preview(self, result: PreviewResult) -> None:
+        if self._preview_target is None:
+            return
+        try:
+            layer = self._preview_layer()
+        except ValueError:  # the image was removed meanwhile
+            self._preview_target = None
+            return
+        layer.data[result.index] = result.data
+        layer.refresh()
+
+
+def new_model(config: TrainConfig, pairs) -> UNet:
+    """A fresh U-Net sized for ``pairs`` (so the live preview can follow its weights)."""
+    task = config.task
+    in_channels = 1
+    if "C" in config.axes:
+        in_channels = int(np.shape(pairs[0][0])[config.axes.index("C")])
+    if task == "instances":
+        out = 3
+    elif task == "regression":
+        target = pairs[0][1]
+        out = int(np.shape(target)[config.axes.index("C")]) if "C" in config.axes and \
+            np.ndim(target) == np.ndim(pairs[0][0]) else 1
+    else:  # paint values 1..K are class indices 0..K-1; 0 (not painted) is ignored (-1)
+        out = check_classes([np.asarray(t).astype(np.int64) - 1 for _, t in pairs],
+                            task=task)
+        out = max(out, config.n_classes or 0)
+    return UNet(
+        dims=config.dims, in_channels=in_channels, out_channels=out, depth=config.depth,
+        base_channels=config.base_channels, padding=config.padding, norm=config.norm,
+        upsampling=config.upsampling, inplane_levels=config.inplane_levels,
+        normalization=Normalization.from_dict(config.normalization),
     )

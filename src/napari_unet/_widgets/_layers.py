@@ -1,0 +1,95 @@
+"""Small helpers between napari layers and the core: choices, axes, copies, result layers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import QComboBox
+
+if TYPE_CHECKING:
+    import napari
+
+
+def layer_names(viewer: napari.viewer.Viewer, kind: str) -> list[str]:
+    """Names of the layers of ``kind`` ("image" or "labels"), top of the layer list first."""
+    return [layer.name for layer in reversed(viewer.layers) if layer._type_string == kind]
+
+
+def refill_combo(combo: QComboBox, names: list[str]) -> None:
+    """Refill ``combo`` with ``names``, keeping the current choice when it still exists."""
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    if current in names:
+        combo.setCurrentText(current)
+    combo.blockSignals(False)
+
+
+def get_layer(viewer: napari.viewer.Viewer, name: str, kind: str):
+    """The layer called ``name`` of type ``kind``.
+
+    Raises
+    ------
+    ValueError
+        When there is no such layer (e.g. it was removed), with what to do about it.
+    """
+    if not name:
+        raise ValueError(f"no {kind} layer chosen: open or pick an {kind} layer first")
+    for layer in viewer.layers:
+        if layer.name == name and layer._type_string == kind:
+            return layer
+    raise ValueError(
+        f"the {kind} layer {name!r} is not in the viewer any more (removed or renamed); "
+        "pick another one"
+    )
+
+
+def current_indices(viewer: napari.viewer.Viewer, layer, n: int) -> tuple[int, ...]:
+    """Data indices of the first ``n`` axes of ``layer`` at the viewer's current position."""
+    point = viewer.dims.point
+    offset = viewer.dims.ndim - layer.ndim
+    return tuple(
+        int(np.clip(round((point[offset + i] - layer.translate[i]) / layer.scale[i]), 0,
+                    layer.data.shape[i] - 1))
+        for i in range(n)
+    )
+
+
+def copy_data(layer) -> Any:
+    """A copy of a layer's data that a worker may read while the user goes on painting.
+
+    numpy data is copied (a user's layer is never shared with a worker); dask and zarr data
+    are lazy and read-only, so they are passed as they are.
+    """
+    data = layer.data
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    return data
+
+
+def put_layer(viewer: napari.viewer.Viewer, name: str, data, kind: str, *, like=None,
+              **kwargs):
+    """Update the layer called ``name`` when it exists with the same type, else add it.
+
+    ``like`` (a layer) lends its scale, translate and units, so results sit on their input.
+    """
+    if like is not None:
+        n = np.ndim(data) if kind != "image" or not kwargs.get("rgb") else np.ndim(data) - 1
+        offset = like.ndim - n
+        if offset >= 0:
+            kwargs.setdefault("scale", tuple(like.scale)[offset:])
+            kwargs.setdefault("translate", tuple(like.translate)[offset:])
+            kwargs.setdefault("units", tuple(like.units)[offset:])
+    for layer in viewer.layers:
+        if layer.name == name and layer._type_string == kind:
+            layer.data = data
+            for key in ("scale", "translate", "units"):
+                if key in kwargs:
+                    setattr(layer, key, kwargs[key])
+            if kind == "image" and "contrast_limits" in kwargs:
+                layer.contrast_limits = kwargs["contrast_limits"]
+            return layer
+    add = {"image": viewer.add_image, "labels": viewer.add_labels}[kind]
+    return add(data, name=name, **kwargs)

@@ -1,0 +1,103 @@
+"""The generator the Predict widget runs in its worker: prediction and what follows from it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+
+from ..core.postprocess import instances
+from ..core.predict import predict
+from ..core.progress import Progress
+from ..core.uncertainty import uncertainty
+
+OUTPUTS = ("probabilities", "classes", "instances", "uncertainty")
+
+
+def is_lazy(data: Any) -> bool:
+    """Whether ``data`` is a lazy array (dask or zarr) rather than numpy."""
+    return not isinstance(data, np.ndarray)
+
+
+def _zarr_outputs(model, image, axes: str) -> dict[str, Any]:
+    """zarr arrays in a fresh temporary folder for lazy inputs, so memory stays bounded."""
+    import zarr
+
+    from ..core.axes import parse_axes
+
+    plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
+    root = zarr.open_group(tempfile.mkdtemp(prefix="napari-unet-"), mode="w")
+    k = model.out_channels
+    chunks = tuple(min(s, 256) for s in plan.out_shape)
+    return {
+        "probabilities": root.create_array(
+            "probabilities", shape=(k, *plan.out_shape), chunks=(k, *chunks), dtype="float32"),
+        "classes": root.create_array(
+            "classes", shape=plan.out_shape, chunks=chunks,
+            dtype="uint8" if k < 255 else "uint16"),
+    }
+
+
+def _lazy_uncertainty(probabilities):
+    import dask.array as da
+
+    p = da.from_zarr(probabilities) if not isinstance(probabilities, da.Array) else probabilities
+    p = p.rechunk({0: -1})
+    return p.map_blocks(uncertainty, drop_axis=0, dtype=np.float32)
+
+
+def prediction_job(
+    model,
+    image: Any,
+    *,
+    axes: str,
+    outputs: tuple[str, ...],
+    spacing: tuple[float, ...] | None = None,
+    tile_shape: int | None = None,
+    norm_stats: Any = None,
+) -> Generator[Progress, None, dict[str, Any]]:
+    """Predict ``image`` and derive the requested ``outputs`` (see :data:`OUTPUTS`).
+
+    Lazy (dask/zarr) images give zarr-backed probabilities and classes and a lazy uncertainty
+    map; numpy images give numpy results.
+    """
+    task = model.meta.get("task", "semantic")
+    if task == "regression":
+        kinds: tuple[str, ...] = ("probabilities",)
+    else:
+        kinds = ("probabilities", "classes")
+    out = _zarr_outputs(model, image, axes) if is_lazy(image) else None
+    result = yield from predict(
+        model, image, axes=axes, output=kinds, tile_shape=tile_shape, norm_stats=norm_stats,
+        out=None if out is None else {k: out[k] for k in kinds},
+    )
+    probabilities = result["probabilities"]
+    results: dict[str, Any] = {}
+    if "probabilities" in outputs or task == "regression":
+        results["probabilities"] = probabilities
+    if "classes" in outputs and "classes" in result:
+        results["classes"] = result["classes"]
+    if "uncertainty" in outputs and task != "regression":
+        yield Progress(1, 1, "estimating where the model is unsure")
+        results["uncertainty"] = (
+            _lazy_uncertainty(probabilities) if out is not None else uncertainty(probabilities)
+        )
+    if "instances" in outputs and task == "instances":
+        yield Progress(1, 1, "separating objects")
+        results["instances"] = _instances(probabilities, axes, model.dims, spacing)
+    return results
+
+
+def _instances(probabilities, axes: str, dims: int, spacing) -> np.ndarray:
+    """Objects per time point; 2D models over Z still give 3D objects (the stack is a volume)."""
+    spatial = axes.replace("C", "")
+    n_time = spatial.count("T")
+    p = np.asarray(probabilities)
+    if not n_time:
+        return instances(p, spacing=spacing).astype(np.int32)
+    t = spatial.index("T")
+    frames = [instances(np.take(p, i, axis=1 + t), spacing=spacing)
+              for i in range(p.shape[1 + t])]
+    return np.stack(frames, axis=t).astype(np.int32)

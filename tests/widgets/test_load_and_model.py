@@ -1,0 +1,122 @@
+"""Load images and paint layers; save, load and export models from the Model widget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_unet._sample_data import read_sample
+
+from .conftest import dock, tiny, wait_idle
+
+
+def test_load_files_as_stack_with_voxel_size_and_add_paint_layer(make_napari_viewer, tmp_path):
+    image = read_sample("em_membranes_image.tif")
+    for i in range(3):
+        tifffile.imwrite(tmp_path / f"slice_{i}.tif", np.roll(image, 10 * i, axis=0))
+    viewer = make_napari_viewer()
+    load = dock(viewer, "Load")
+    load.path_edit.setText(str(tmp_path))
+    load.voxel_edit.setText("0.05, 0.004, 0.004")
+    (layer,) = load.open()
+    assert layer.data.shape == (3, 512, 512)
+    np.testing.assert_allclose(layer.scale, (0.05, 0.004, 0.004))
+
+    load.class_list.item(1).setText("membrane")
+    load._add_class_item("mitochondria")
+    assert load.class_names() == ["background", "membrane", "mitochondria"]
+    load.image_combo.setCurrentText(layer.name)
+    paint = load.add_paint_layer()
+    assert paint.data.shape == (3, 512, 512) and paint.data.dtype == np.uint8
+    assert paint.data.max() == 0
+    np.testing.assert_allclose(paint.scale, layer.scale)
+    assert paint.metadata["napari_unet"]["class_names"][2] == "mitochondria"
+    assert paint.selected_label == 2
+
+
+def test_load_zarr_stays_lazy_and_channels_split(make_napari_viewer, tmp_path):
+    store = zarr.open_array(tmp_path / "big.zarr", mode="w", shape=(2, 64, 96),
+                            chunks=(1, 32, 32), dtype="uint16")
+    store[:] = np.arange(2 * 64 * 96, dtype=np.uint16).reshape(2, 64, 96)
+    viewer = make_napari_viewer()
+    load = dock(viewer, "Load")
+    load.path_edit.setText(str(tmp_path / "big.zarr"))
+    load.axes_edit.setText("CYX")
+    layers = load.open()
+    assert len(layers) == 2
+    assert all(not isinstance(lyr.data, np.ndarray) for lyr in layers), "zarr stays lazy"
+    assert layers[0].data.shape == (64, 96)
+
+
+def test_bad_load_inputs_are_reported(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    load = dock(viewer, "Load")
+    load.path_edit.setText(str(tmp_path / "missing.tif"))
+    assert load.open() == []
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint8))
+    load.path_edit.setText(str(tmp_path / "a.tif"))
+    load.axes_edit.setText("ZYX")
+    assert load.open() == [] and len(viewer.layers) == 0
+
+
+@pytest.mark.parametrize("fmt", ["torchscript"])
+def test_save_load_export_and_model_card(make_napari_viewer, qtbot, tmp_path, fmt):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "fluo_nuclei")
+    train, model_widget = dock(viewer, "Train"), dock(viewer, "Model")
+    assert "no model yet" in model_widget.card.toPlainText()
+    tiny(train, steps=3)
+    train.start()
+    wait_idle(qtbot, train)
+    card = model_widget.card.toPlainText()
+    assert "task: semantic" in card and "nucleus" in card and "training: 3 steps" in card
+
+    path = tmp_path / "nuclei"
+    model_widget.path_edit.setText(str(path))
+    model_widget.save()
+    qtbot.waitUntil(lambda: model_widget.worker is None, timeout=30_000)
+    saved = tmp_path / "nuclei.unet.safetensors"
+    assert saved.is_file() and "saved to" in model_widget.status.text()
+
+    trained = train.state.model
+    model_widget.path_edit.setText(str(saved))
+    model_widget.load()
+    qtbot.waitUntil(lambda: model_widget.worker is None, timeout=30_000)
+    loaded = train.state.model
+    assert loaded is not trained and "loaded from" in train.state.source
+    for a, b in zip(trained.state_dict().values(), loaded.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    model_widget.path_edit.setText(str(tmp_path / "nuclei.pt"))
+    model_widget.export_combo.setCurrentText(fmt)
+    model_widget.export()
+    qtbot.waitUntil(lambda: model_widget.worker is None, timeout=60_000)
+    assert (tmp_path / "nuclei.pt").is_file(), model_widget.status.text()
+
+
+def test_predict_with_a_model_file(make_napari_viewer, qtbot, tmp_path):
+    from napari_unet.core.model import UNet
+    from napari_unet.core.modelfile import save_model
+
+    model = UNet(depth=2, base_channels=4, out_channels=2)
+    model.meta.update(task="semantic", class_names=["background", "nucleus"])
+    path = save_model(model, tmp_path / "m.unet.safetensors")
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "fluo_nuclei")
+    predict = dock(viewer, "Predict")
+    predict.model_combo.setCurrentText("model file")
+    predict.model_file.setText(str(path))
+    predict.start()
+    wait_idle(qtbot, predict)
+    classes = viewer.layers["Fluorescence nuclei classes"]
+    assert classes.data.shape == (360, 360) and classes.data.dtype == np.uint8
+
+
+def test_predict_without_a_model_says_so(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "fluo_nuclei")
+    predict = dock(viewer, "Predict")
+    predict.start()
+    assert predict.worker is None and "no current model" in predict.status.text()
