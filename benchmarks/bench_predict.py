@@ -33,13 +33,9 @@ import numpy as np
 import torch
 
 from napari_unet.core.devices import describe_device, resolve_device
+from napari_unet.core.inference import channels_last_format, inference_network
 from napari_unet.core.model import UNet
-from napari_unet.core.predict import (
-    channels_last_format,
-    inference_network,
-    predict,
-    predict_image,
-)
+from napari_unet.core.predict import predict, predict_image
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -12,7 +12,6 @@ result, which may be a zarr array given as ``out=`` so memory stays bounded.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import warnings
 from collections.abc import Generator
@@ -26,6 +25,13 @@ import torch
 from napari_unet.core.axes import AxesPlan, parse_axes
 from napari_unet.core.devices import memory_budget as default_memory_budget
 from napari_unet.core.devices import resolve_device
+from napari_unet.core.inference import (
+    activation_bytes_per_voxel,
+    argmax_channels,
+    channels_last_format,
+    inference_network,
+    is_out_of_memory,
+)
 from napari_unet.core.progress import Progress
 from napari_unet.core.tiling import TileGrid, auto_core_shape, plan_grid, read_tile
 
@@ -50,23 +56,6 @@ class PredictProgress(Progress):
     tile_shape: tuple[int, ...] = ()
     batch_size: int = 0
     out_of_memory: bool = False
-
-
-def activation_bytes_per_voxel(model: Any, element_bytes: int = 4) -> float:
-    """Rough peak bytes of working memory per input voxel of one tile in inference.
-
-    Counts the skip tensors kept for the decoder and the widest moment of the top decoder level
-    (upsampled features, skip, their concatenation and a convolution's output), plus input and
-    output, with a margin for convolution workspaces and allocator slack (calibrated against
-    the peak resident memory of CPU forward passes: it overestimates wide models a little).
-    """
-    chans = [model.base_channels * 2**level for level in range(model.depth)]
-    scale, skips = 1, 0.0
-    for level, factor in enumerate(model.pool_factors):
-        skips += chans[level] / scale
-        scale *= math.prod(factor)
-    top = 4 * chans[0] + model.in_channels + 2 * model.out_channels
-    return element_bytes * (1.5 * (skips + top) + 24)
 
 
 def _as_source(image: Any) -> Any:
@@ -130,66 +119,6 @@ def _results(kinds: tuple[str, ...], out: Any, plan: AxesPlan, n_out: int) -> di
                              f"{plan.out_axes})")
         results[kind] = arr
     return results
-
-
-def _fuse_conv_bn(net: torch.nn.Module) -> None:
-    """Fold every batch norm that follows a convolution into it (inference only: eval mode)."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    convs = (torch.nn.Conv2d, torch.nn.Conv3d)
-    norms = (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
-    for seq in net.modules():
-        if not isinstance(seq, torch.nn.Sequential):
-            continue
-        for i in range(len(seq) - 1):
-            if isinstance(seq[i], convs) and isinstance(seq[i + 1], norms):
-                seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
-                seq[i + 1] = torch.nn.Identity()
-
-
-def inference_network(model: Any, device: str | torch.device = "auto", *,
-                      channels_last: bool | None = None) -> torch.nn.Module:
-    """The copy of ``model`` that prediction runs: eval mode, batch norms folded into the
-    convolutions, on ``device``, channels-last where that is faster (CUDA; 2D on CPUs).
-
-    The caller's model is never touched. Feed it ``x.contiguous(memory_format=...)`` inputs in
-    the same layout (see :func:`channels_last_format`).
-    """
-    dev = resolve_device(device)
-    if channels_last is None:
-        channels_last = dev.type == "cuda" or (dev.type == "cpu" and model.dims == 2)
-    with torch.no_grad():
-        net = copy.deepcopy(model).eval()
-        _fuse_conv_bn(net)
-        if channels_last:
-            return net.to(dev, memory_format=channels_last_format(model.dims))
-        return net.to(dev)
-
-
-def channels_last_format(dims: int) -> torch.memory_format:
-    """``torch.channels_last`` for 2D models, ``torch.channels_last_3d`` for 3D models."""
-    return torch.channels_last if dims == 2 else torch.channels_last_3d
-
-
-def _argmax_channels(y: torch.Tensor) -> torch.Tensor:
-    """``y.argmax(1)`` by running comparisons: much faster for few classes on CPUs, same ties."""
-    if y.shape[1] > 16:
-        return y.argmax(1)
-    best = y[:, 0].clone()
-    index = torch.zeros_like(best, dtype=torch.int64)
-    for k in range(1, y.shape[1]):
-        better = y[:, k] > best
-        best = torch.where(better, y[:, k], best)
-        index[better] = k
-    return index
-
-
-def _is_oom(err: BaseException) -> bool:
-    if isinstance(err, torch.OutOfMemoryError):
-        return True
-    text = str(err).lower()
-    return isinstance(err, RuntimeError) and ("out of memory" in text
-                                              or "can't allocate memory" in text)
 
 
 def predict(
@@ -356,7 +285,7 @@ class _Job:
             regression = self.model.meta.get("task") == "regression"
             res = {}
             if "classes" in self.kinds:
-                cls = (y[:, 0] > 0).long() if y.shape[1] == 1 else _argmax_channels(y)
+                cls = (y[:, 0] > 0).long() if y.shape[1] == 1 else argmax_channels(y)
                 res["classes"] = (cls + 1).cpu().numpy()
             if "probabilities" in self.kinds:
                 if regression:
@@ -414,7 +343,7 @@ class _Job:
                 try:
                     res = self._forward(net, batch)
                 except (RuntimeError, torch.OutOfMemoryError) as err:
-                    if not _is_oom(err):
+                    if not is_out_of_memory(err):
                         raise
                     del err
                     if pending is not None:
