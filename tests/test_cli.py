@@ -118,6 +118,13 @@ def test_export_formats(cli_model, tmp_path):
 
     back = import_bioimageio(tmp_path / "pkg.zip")
     assert back.config == load_model(cli_model).config
+    # the package predicts like the model file
+    for name, source in (("file", cli_model), ("package", tmp_path / "pkg.zip")):
+        assert main(["predict", str(source), str(IMAGE), "--out", str(tmp_path / name),
+                     "--output", "probabilities", "--tile-size", "256", "-q"]) == 0
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "file" / "em_membranes_image_probabilities.tif"),
+        tifffile.imread(tmp_path / "package" / "em_membranes_image_probabilities.tif"))
     assert main(["export", str(cli_model), "--format", "torchscript",
                  "--out", str(tmp_path / "m.pt"), "-q"]) == 0
     assert (tmp_path / "m.pt").stat().st_size > 1000
@@ -132,6 +139,7 @@ def test_export_formats(cli_model, tmp_path):
     (["predict", "{model}", str(IMAGE), "--out", "o", "--output", "instances"],
      "instance model"),
     (["predict", "{model}", str(IMAGE), "--out", "o", "--axes", "ZYX"], "--axes"),
+    (["predict", "{model}", "rgb.png", "--out", "o"], "RGB"),
     (["predict", "{model}", str(IMAGE), "--out", "o", "--scheduler", "local:0"], "local:N"),
     (["evaluate", "float.npy", "--truth", str(TRUTH)], "integer"),
     (["evaluate", str(TRUTH), "--truth", str(STROKES), str(TRUTH)], "pair in order"),
@@ -141,6 +149,9 @@ def test_export_formats(cli_model, tmp_path):
 def test_bad_input_exits_2_with_one_line(cli_model, tmp_path, capsys, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)
     np.save(tmp_path / "float.npy", np.zeros((512, 512), np.float32))
+    from skimage.io import imsave
+
+    imsave(tmp_path / "rgb.png", np.zeros((40, 40, 3), np.uint8), check_contrast=False)
     argv = [a.replace("{model}", str(cli_model)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -155,6 +155,10 @@ def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | 
         return axes
     if model_axes and len(model_axes) == len(shape):
         return model_axes.upper()
+    if (in_channels == 1 and len(shape) == dims + 1 and shape[-1] in (3, 4)
+            and min(shape[:-1]) > 16):
+        raise BadInput(f"{source} looks like an RGB(A) picture (shape {shape}) but the model "
+                       f"takes one channel; convert it to grey, or give --axes if it is a stack")
     if in_channels is None:
         # training: an RGB(A) picture has its colours last
         if len(shape) == dims + 1 and shape[-1] in (3, 4) and min(shape[:-1]) > 4:
@@ -164,3 +168,19 @@ def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | 
         return guess_axes(shape, dims=dims, in_channels=in_channels)
     except ValueError as err:
         raise BadInput(f"{source}: {err}") from err
+
+
+def load_any_model(path: str | os.PathLike) -> Any:
+    """A napari-unet model file, or a bioimage.io package exported by napari-unet."""
+    import zipfile
+
+    from napari_unet.core.modelfile import load_model
+
+    p = Path(path)
+    package = (p.is_dir() and (p / "rdf.yaml").is_file()) or p.name.endswith(
+        ("rdf.yaml", "bioimageio.yaml")) or (p.is_file() and zipfile.is_zipfile(p))
+    if package:
+        from napari_unet.core.export import import_bioimageio
+
+        return import_bioimageio(p)
+    return load_model(p)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.cli._common import BadInput, choose_axes, say
+from napari_unet.cli._common import BadInput, choose_axes, load_any_model, say
 
 #: Largest test-input side taken from a --sample image.
 SAMPLE_SIDE = 256
@@ -48,9 +48,8 @@ def sample_tensor(model: Any, image: Any, *, source: str) -> np.ndarray:
 def run(args: argparse.Namespace) -> None:
     """Export a model file to another format."""
     from napari_unet.core import export
-    from napari_unet.core.modelfile import load_model
 
-    model = load_model(args.model)
+    model = load_any_model(args.model)
     out = Path(args.out)
     if args.format == "torchscript":
         export.export_torchscript(model, out)
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> None:
             from napari_unet.core.io import read_image
 
             sample = sample_tensor(model, read_image(args.sample), source=repr(args.sample))
-        export.export_bioimageio(model, out, sample=sample, card=model.card,
+        export.export_bioimageio(model, out, sample=sample, card=getattr(model, "card", None),
                                  authors=args.author, license=args.license)
         try:
             ok, summary = export.validate_bioimageio(out)

@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.cli._common import BadInput, Bar, choose_axes, drive, ints, say
+from napari_unet.cli._common import (
+    BadInput,
+    Bar,
+    choose_axes,
+    drive,
+    ints,
+    load_any_model,
+    say,
+)
 
 OUTPUTS = ("probabilities", "classes", "instances")
 
@@ -66,7 +74,7 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
-         out_dir: Path, model_path: str) -> list[Path]:
+         out_dir: Path) -> list[Path]:
     from napari_unet.core.axes import parse_axes
     from napari_unet.core.io import create_zarr, output_path, read_image, write_result
     from napari_unet.core.predict import predict
@@ -87,7 +95,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
         from napari_unet.core.distributed import predict_distributed
 
         stores = {k: output_path(out_dir, path, k, "zarr") for k in need}
-        gen = predict_distributed(model_path, image, axes=axes, outputs=stores,
+        gen = predict_distributed(model, image, axes=axes, outputs=stores,
                                   scheduler=args.scheduler, tile_shape=tile, device=args.device)
         results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
         if fmt == "tif":
@@ -134,9 +142,8 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
 def run(args: argparse.Namespace) -> None:
     """Predict every input with the model and write the outputs."""
     from napari_unet.core.io import expand_inputs
-    from napari_unet.core.modelfile import load_model
 
-    model = load_model(args.model)
+    model = load_any_model(args.model)
     task = model.meta.get("task", "semantic")
     kinds = _outputs(args.output, task)
     if args.batch_size is not None and args.batch_size < 1:
@@ -147,5 +154,5 @@ def run(args: argparse.Namespace) -> None:
         raise BadInput(f"--out {str(out_dir)!r} is a file; expected a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in inputs:
-        written = _one(args, model, path, kinds, out_dir, args.model)
+        written = _one(args, model, path, kinds, out_dir)
         say(f"{path.name}: wrote {', '.join(p.name for p in written)}", quiet=args.quiet)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from napari_unet.cli._common import BadInput, Bar, choose_axes, drive, lazy, read_json, say
+from napari_unet.cli._common import (
+    BadInput,
+    Bar,
+    choose_axes,
+    drive,
+    lazy,
+    load_any_model,
+    read_json,
+    say,
+)
 
 
 def _config(args: argparse.Namespace, base: dict | None):
@@ -34,7 +43,7 @@ def _config(args: argparse.Namespace, base: dict | None):
 def run(args: argparse.Namespace) -> None:
     """Train a model and save it."""
     from napari_unet.core.io import expand_inputs, read_image
-    from napari_unet.core.modelfile import load_model, save_model
+    from napari_unet.core.modelfile import save_model
     from napari_unet.core.train import train
 
     images = expand_inputs(args.images, what="image")
@@ -45,8 +54,8 @@ def run(args: argparse.Namespace) -> None:
     model = None
     base = None
     if args.from_model:
-        model = load_model(args.from_model)
-        base = dict(model.card.get("train_config") or {})
+        model = load_any_model(args.from_model)
+        base = dict((getattr(model, "card", None) or {}).get("train_config") or {})
     config = _config(args, base)
     pairs = [(lazy(read_image(i)), lazy(read_image(lab))) for i, lab in zip(images, labels)]
     first = pairs[0][0]

@@ -23,6 +23,7 @@ this machine, closed at the end), the address of a running scheduler
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -80,7 +81,8 @@ def start_client(scheduler: Any, *, threads_per_worker: int = 1) -> tuple[Any, A
                 "such as 'tcp://host:8786', or a scheduler file path"
             )
         cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker,
-                               processes=True, dashboard_address=None)
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
         return Client(cluster), cluster, n
     if text.endswith(".json") and Path(text).exists():
         return Client(scheduler_file=text), None, None
