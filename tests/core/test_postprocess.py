@@ -223,6 +223,9 @@ def test_tiled_generator_reports_progress_and_writes_out():
     assert result is out
     assert records[-1].step == records[-1].total == 12
     np.testing.assert_array_equal(out[:], instances_from_probabilities(p))
+    dask_array = pytest.importorskip("dask.array")
+    lazy = dask_array.from_array(p, chunks=(3, 32, 32))
+    np.testing.assert_array_equal(instances(lazy, block_shape=(32, 32), halo=16), out[:])
 
 
 def test_tiled_objects_crossing_borders_keep_one_id():
