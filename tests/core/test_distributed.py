@@ -58,6 +58,10 @@ def test_bad_arguments(tmp_path):
     model = UNet(depth=2, base_channels=4)
     with pytest.raises(ValueError, match="local:N"):
         start_client("local:0")
+    with pytest.raises(ValueError, match="does not exist"):
+        start_client(str(tmp_path / "scheduler.json"))
+    with pytest.raises(ValueError, match="cannot be reached"):
+        start_client("tcp://127.0.0.1:9", connect_timeout=1)
     with pytest.raises(ValueError, match="outputs"):
         next(predict_distributed(model, np.zeros((8, 8)), axes="YX",
                                  outputs={"objects": tmp_path / "o.zarr"}))

@@ -53,7 +53,8 @@ def default_tile_shape(model: UNet, spatial_shape: Sequence[int]) -> tuple[int, 
     return tuple(min(w, int(s)) for w, s in zip(want, spatial_shape))
 
 
-def start_client(scheduler: Any, *, threads_per_worker: int = 1) -> tuple[Any, Any, int | None]:
+def start_client(scheduler: Any, *, threads_per_worker: int = 1,
+                 connect_timeout: float = 30.0) -> tuple[Any, Any, int | None]:
     """A Dask client for ``scheduler``.
 
     Returns ``(client, cluster, n_local_workers)``; ``cluster`` is the LocalCluster started
@@ -84,14 +85,21 @@ def start_client(scheduler: Any, *, threads_per_worker: int = 1) -> tuple[Any, A
                                processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
         return Client(cluster), cluster, n
-    if text.endswith(".json") and Path(text).exists():
-        return Client(scheduler_file=text), None, None
-    if "://" not in text and ":" not in text:
+    if text.endswith(".json"):
+        if not Path(text).is_file():
+            raise ValueError(f"scheduler file {text!r} does not exist")
+        kwargs: dict[str, Any] = {"scheduler_file": text}
+    elif "://" in text or ":" in text:
+        kwargs = {"address": text}
+    else:
         raise ValueError(
             f"scheduler={scheduler!r}: expected 'local:N', an address such as "
             "'tcp://host:8786', or a scheduler file (.json)"
         )
-    return Client(text), None, None
+    try:
+        return Client(timeout=connect_timeout, **kwargs), None, None
+    except (OSError, TimeoutError) as err:
+        raise ValueError(f"scheduler {text!r} cannot be reached: {err}") from err
 
 
 def _zarr_location(image: Any) -> tuple[str, str] | None:
