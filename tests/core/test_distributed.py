@@ -68,3 +68,28 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="channel"):
         next(predict_distributed(model, np.zeros((2, 8, 8)), axes="CYX",
                                  outputs={"classes": tmp_path / "c.zarr"}))
+
+
+def test_valid_3d_two_channel_model_through_a_given_client(tmp_path):
+    """A 'valid' 3D model on a 2-channel volume, through a client the caller owns (threads)."""
+    from distributed import Client, LocalCluster
+
+    torch.manual_seed(2)
+    model = UNet(dims=3, depth=2, base_channels=4, in_channels=2, out_channels=2,
+                 padding="valid", meta={"task": "semantic", "axes": "CZYX"}).eval()
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(2, 20, 30, 26)).astype(np.float32)
+    source = read_image(write_zarr(tmp_path / "in.zarr", image, chunks=(1, 10, 16, 16)))
+    tile = (12, 16, 16)
+    with LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        _, out = _run(predict_distributed(model, source, axes="CZYX", scheduler=client,
+                                          tile_shape=tile, device="cpu",
+                                          outputs={"classes": tmp_path / "c.zarr",
+                                                   "probabilities": tmp_path / "p.zarr"}))
+        assert client.status == "running"  # a caller's client is left open
+    ref = predict_image(model, image, axes="CZYX", tile_shape=tile, device="cpu",
+                        output=("probabilities", "classes"))
+    np.testing.assert_allclose(out["probabilities"][...], ref["probabilities"], atol=1e-5)
+    agree = (out["classes"][...] == ref["classes"]).mean()
+    assert agree > 0.999

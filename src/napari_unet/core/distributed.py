@@ -8,7 +8,9 @@ included) straight from the zarr store, runs :func:`~.predict.predict` on exactl
 and writes the tile's core into the output zarr stores, whose chunks are the tile cores, so no
 two tasks write the same chunk. The result equals single-process prediction with the same
 ``tile_shape`` (and ``batch_size=1``) bit for bit on the same device with the same number of
-torch threads (CPU convolutions round differently with other thread counts: ~1e-7).
+torch threads (CPU convolutions round differently with other thread counts: ~1e-7). For
+'valid' models a worker predicts its tile input with the model's halo, so the result agrees
+within float rounding.
 
 The model travels to the workers as bytes (its safetensors file content; no shared disk and
 no pickled torch objects needed) and each worker process loads it once and keeps it.
