@@ -82,3 +82,24 @@ def test_read_tile_reads_neighbours_and_mirrors_only_outside(kind):
         (y0, x0), (ty, tx) = tile.input_start, grid.tile_shape
         expected = padded[1, 30 + y0:30 + y0 + ty, :, 30 + x0:30 + x0 + tx].transpose(1, 0, 2)
         np.testing.assert_array_equal(block, expected)
+
+
+def test_auto_core_shape_is_the_cheapest_grid_that_fits():
+    # Brute force over tile counts: no grid that fits computes fewer voxels in all.
+    model = UNet(dims=3, depth=2, base_channels=2, inplane_levels=1)
+    shape, halo, budget = (7, 28, 20), model.halo, 20 * 36 * 36
+
+    def work(cores):
+        tile = model.valid_input_shape(tuple(c + 2 * h for c, h in zip(cores, halo)))
+        tiles = math.prod(math.ceil(n / c) for n, c in zip(shape, cores))
+        return math.prod(tile), tiles * math.prod(tile)
+
+    best = auto_core_shape(model, shape, halo, budget)
+    assert work(best)[0] <= budget
+    grid = model.pool_product
+    for counts in np.ndindex(7, 14, 10):
+        cores = [math.ceil(math.ceil(n / (k + 1)) / g) * g
+                 for n, k, g in zip(shape, counts, grid)]
+        voxels, total = work(cores)
+        if voxels <= budget:
+            assert total >= work(best)[1]

@@ -160,29 +160,48 @@ def plan_grid(model: Any, spatial_shape: tuple[int, ...], core_shape: tuple[int,
     return TileGrid(tuple(axes))
 
 
+def _axis_options(model: Any, axis: int, size: int, halo: int) -> list[tuple[int, int, int]]:
+    """Every distinct (core, tile count, tile length) along one axis, biggest core first."""
+    grid = model.pool_product[axis]
+    options, seen, count = [], set(), 1
+    while True:
+        core = math.ceil(math.ceil(size / count) / grid) * grid
+        if core not in seen:
+            seen.add(core)
+            lengths = [1] * len(model.pool_product)
+            lengths[axis] = core + 2 * halo
+            tile = model.valid_input_shape(tuple(lengths))[axis]
+            options.append((core, math.ceil(size / core), tile))
+        if core <= grid:
+            return options
+        count = max(count + 1, math.ceil(size / (core - grid)))
+
+
 def auto_core_shape(model: Any, spatial_shape: tuple[int, ...], halo: tuple[int, ...],
                     max_voxels: float) -> tuple[int, ...]:
-    """The largest cores (fewest tiles) whose tile input has at most ``max_voxels`` voxels.
+    """The cores of the cheapest grid whose tiles have at most ``max_voxels`` input voxels.
 
-    Starts from one tile over the whole image and splits the axis with the largest core until
-    a tile fits; stops at cores of one pooling grid step (the smallest tile possible).
+    Cheapest means the fewest voxels computed in all (tiles x tile size, halos included); one
+    tile over the whole image when it fits. When nothing fits, the smallest tiles possible
+    (cores of one pooling-grid step).
     """
-    grid = model.pool_product
-    counts = [1] * len(spatial_shape)
-    while True:
-        cores = [math.ceil(math.ceil(n / k) / g) * g
-                 for n, k, g in zip(spatial_shape, counts, grid)]
-        tile = model.valid_input_shape(tuple(c + 2 * h for c, h in zip(cores, halo)))
-        if math.prod(tile) <= max_voxels:
-            return tuple(cores)
-        splittable = [a for a in range(len(cores)) if cores[a] > grid[a]]
-        if not splittable:
-            return tuple(cores)
-        axis = max(splittable, key=lambda a: cores[a])
-        counts[axis] += 1
-        while (math.ceil(math.ceil(spatial_shape[axis] / counts[axis]) / grid[axis]) * grid[axis]
-               == cores[axis] and cores[axis] > grid[axis]):
-            counts[axis] += 1
+    options = [_axis_options(model, a, n, h)
+               for a, (n, h) in enumerate(zip(spatial_shape, halo))]
+    *heads, last = options
+    last_by_tile = sorted(last, key=lambda o: -o[2])
+    best: tuple[float, tuple[int, ...]] | None = None
+    for combo in itertools.product(*heads):
+        room = max_voxels / math.prod(o[2] for o in combo)
+        pick = next((o for o in last_by_tile if o[2] <= room), None)
+        if pick is None:
+            continue
+        chosen = (*combo, pick)
+        work = math.prod(o[1] * o[2] for o in chosen)
+        if best is None or work < best[0]:
+            best = (work, tuple(o[0] for o in chosen))
+    if best is None:
+        return tuple(opts[-1][0] for opts in options)
+    return best[1]
 
 
 def read_tile(image: Any, plan: AxesPlan, frame: tuple[int, ...], tile: Tile,
