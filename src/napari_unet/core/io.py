@@ -115,19 +115,22 @@ def _open_zarr(path: Path) -> Any:
     return node[arrays[0]]
 
 
-def read_image(path: str | os.PathLike) -> Any:
+def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
     """Read one image file.
 
     Parameters
     ----------
     path : str or PathLike
         A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg``, ``.npy`` file or a zarr store.
+    lazy : bool
+        Also keep tif files lazy: a read-only zarr view of the file, read page by page.
 
     Returns
     -------
     numpy.ndarray or zarr.Array
         numpy for files (``.npy`` memory-mapped, read-only); a lazy zarr array for zarr stores
-        (for a group: the array ``"0"``, as in OME-Zarr, or the first array by name).
+        (for a group: the array ``"0"``, as in OME-Zarr, or the first array by name) and, with
+        ``lazy=True``, for tif files.
 
     Raises
     ------
@@ -146,6 +149,10 @@ def read_image(path: str | os.PathLike) -> Any:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
+            if lazy:
+                import zarr
+
+                return zarr.open(tifffile.imread(str(path), aszarr=True), mode="r")
             return tifffile.imread(str(path))
         if suffix == ".npy":
             array = np.load(str(path), mmap_mode="r", allow_pickle=False)
