@@ -20,6 +20,8 @@ from napari_unet.cli._common import (
 )
 
 OUTPUTS = ("probabilities", "classes", "instances")
+#: tif inputs bigger than this are read tile by tile instead of whole.
+LAZY_BYTES = 2 << 30
 
 
 def _outputs(text: str | None, task: str) -> tuple[str, ...]:
@@ -79,7 +81,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     from napari_unet.core.io import create_zarr, output_path, read_image, write_result
     from napari_unet.core.predict import predict
 
-    image = read_image(path)
+    image = read_image(path, lazy=path.is_file() and path.stat().st_size > LAZY_BYTES)
     axes = choose_axes(tuple(image.shape), given=args.axes, model_axes=model.meta.get("axes"),
                        dims=model.dims, in_channels=model.in_channels,
                        source=f"input {str(path)!r}")
