@@ -281,3 +281,19 @@ def test_cuda_autocast_matches_cpu(em_crop):
     gpu = predict_image(model, em_crop, device="cuda", tile_shape=(32, 32))
     assert np.abs(cpu - gpu).max() < 1e-2
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_norm_stats_of_the_whole_image_for_a_part_of_it(em_crop):
+    # A preview of part of an image uses the whole image's statistics: away from the part's
+    # border (farther than the halo) it then equals the whole image's prediction.
+    model = sensitive_unet()
+    whole = predict_image(model, em_crop, device="cpu")
+    stats = model.normalization.stats(em_crop, axes="YX")
+    part = em_crop[10:60, 20:80]
+    own = predict_image(model, part, device="cpu")
+    shared = predict_image(model, part, device="cpu", norm_stats=stats)
+    h = model.halo[0]
+    inner = (slice(None), slice(h, 50 - h), slice(h, 60 - h))
+    whole_inner = whole[:, 10:60, 20:80][inner]
+    assert np.abs(shared[inner] - whole_inner).max() <= 1e-5
+    assert np.abs(own[inner] - whole_inner).max() > 1e-3
