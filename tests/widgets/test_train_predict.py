@@ -154,3 +154,26 @@ def test_invalid_pairs_get_clear_messages(make_napari_viewer, qtbot):
     train.start()
     assert train.worker is None and "shape" in train.status.text()
     assert train.train_button.isEnabled()
+
+
+def test_instance_model_from_a_mask_gives_objects(make_napari_viewer, qtbot):
+    from napari_unet._sample_data import read_sample
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "fluo_nuclei")
+    viewer.add_labels(read_sample("fluo_nuclei_truth.tif"), name="nuclei mask")
+    train, predict = dock(viewer, "Train"), dock(viewer, "Predict")
+    train.task_combo.setCurrentText("instances")
+    train.labels_combo.setCurrentText("nuclei mask")
+    tiny(train, steps=4)
+    train.start()
+    wait_idle(qtbot, train)
+    model = train.state.model
+    assert model.meta["task"] == "instances" and model.out_channels == 3
+    for name, check in predict.output_checks.items():
+        check.setChecked(name in ("instances", "probabilities"))
+    predict.start()
+    wait_idle(qtbot, predict)
+    objects = viewer.layers["Fluorescence nuclei instances"]
+    assert objects.data.shape == (360, 360) and objects.data.dtype == np.int32
+    assert viewer.layers["Fluorescence nuclei probabilities"].data.shape == (3, 360, 360)

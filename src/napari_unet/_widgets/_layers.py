@@ -11,6 +11,26 @@ if TYPE_CHECKING:
     import napari
 
 
+#: colours for classes past the second, cycled
+EXTRA_COLORS = ("#2ecc71", "#e74c3c", "#9b59b6", "#f1c40f", "#1abc9c", "#e67e22")
+
+
+def class_colormap(n_classes: int, *, show_background: bool = True) -> dict:
+    """Label colours as in the samples: 0 transparent, 1 background blue, 2 orange, then a cycle.
+
+    ``show_background=False`` makes class 1 transparent too, so a result over the image shows
+    only the structures.
+    """
+    from .._sample_data import CLASS_COLORS
+
+    colors = dict(CLASS_COLORS)
+    if not show_background:
+        colors[1] = "transparent"
+    for value in range(3, n_classes + 1):
+        colors[value] = EXTRA_COLORS[(value - 3) % len(EXTRA_COLORS)]
+    return colors
+
+
 def layer_names(viewer: napari.viewer.Viewer, kind: str) -> list[str]:
     """Names of the layers of ``kind`` ("image" or "labels"), top of the layer list first."""
     return [layer.name for layer in reversed(viewer.layers) if layer._type_string == kind]

@@ -21,17 +21,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._sample_data import CLASS_COLORS
 from ..core.io import expand_inputs, read_image
 from ._base import DockWidget
-from ._layers import get_layer, layer_names, refill_combo
+from ._layers import class_colormap, get_layer, layer_names, refill_combo
 
 if TYPE_CHECKING:
     import napari
-
-#: colours for classes past the second, cycled
-EXTRA_COLORS = ("#2ecc71", "#e74c3c", "#9b59b6", "#f1c40f", "#1abc9c", "#e67e22")
-
 
 def parse_voxel_size(text: str) -> tuple[float, ...] | None:
     """``"0.3, 0.1, 0.1"`` -> ``(0.3, 0.1, 0.1)``; empty -> None.
@@ -67,14 +62,6 @@ def stack_arrays(arrays: list[Any]) -> Any:
 
     return da.stack([da.from_array(a, chunks=a.chunks if hasattr(a, "chunks") else "auto")
                      for a in arrays])
-
-
-def class_colormap(n_classes: int) -> dict:
-    """Label colours: 0 transparent, 1 background blue, 2 orange, then a cycle."""
-    colors = dict(CLASS_COLORS)
-    for value in range(3, n_classes + 1):
-        colors[value] = EXTRA_COLORS[(value - 3) % len(EXTRA_COLORS)]
-    return colors
 
 
 class LoadWidget(DockWidget):

@@ -24,6 +24,7 @@ from ..core.io import guess_axes
 from ._base import DockWidget
 from ._jobs import start_job
 from ._layers import (
+    class_colormap,
     copy_data,
     current_indices,
     get_layer,
@@ -262,6 +263,10 @@ class PredictWidget(DockWidget):
             elif kind == "uncertainty":
                 pending.append((f"{name} uncertainty", data, shape, "image", {
                     "colormap": "inferno", "contrast_limits": (0.0, 1.0), "visible": False}))
+            elif kind == "classes":
+                pending.append((f"{name} classes", data, shape, "labels", {
+                    "colormap": class_colormap(model.out_channels, show_background=False),
+                    "opacity": 0.6}))
             else:
                 pending.append((f"{name} {kind}", data, shape, "labels", {}))
         self._pending = pending

@@ -35,6 +35,7 @@ from ..core.train import TrainConfig
 from ._base import DockWidget
 from ._jobs import start_job
 from ._layers import (
+    class_colormap,
     copy_data,
     current_indices,
     get_layer,
@@ -461,8 +462,11 @@ class TrainWidget(DockWidget):
                     and layer.data.shape == shape:
                 return layer
         data = np.zeros(shape, np.float32 if regression else np.uint8)
-        return put_layer(self.viewer, preview_name, data, kind, like=image,
-                         **({} if regression else {"opacity": 0.5}))
+        look = {} if regression else {
+            "opacity": 0.6,
+            "colormap": class_colormap(self._model.out_channels, show_background=False),
+        }
+        return put_layer(self.viewer, preview_name, data, kind, like=image, **look)
 
     def _show_preview(self, result: PreviewResult) -> None:
         if self._preview_target is None:
