@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from napari_unet.cli._common import (
     BadInput,
@@ -40,6 +45,27 @@ def _config(args: argparse.Namespace, base: dict | None):
         raise BadInput(f"--config: {err}") from err
 
 
+@contextlib.contextmanager
+def _first_interrupt_stops(stop: threading.Event, *, quiet: bool) -> Iterator[None]:
+    """The first Ctrl-C ends training after the current step (the model is saved); a second
+    one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        say("\nstopping after this step and saving (Ctrl-C again to abort)", quiet=quiet)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(args: argparse.Namespace) -> None:
     """Train a model and save it."""
     from napari_unet.core.io import expand_inputs, read_image
@@ -73,8 +99,10 @@ def run(args: argparse.Namespace) -> None:
                            f"image's axes {axes!r} need {len(axes)}")
     say(f"training a {config.dims}D {config.task} model on {len(pairs)} image(s), axes {axes}",
         quiet=args.quiet)
-    gen = train(config, pairs, model=model, device=args.device)
-    net = drive(gen, Bar("train", quiet=args.quiet))
+    stop = threading.Event()
+    gen = train(config, pairs, model=model, device=args.device, stop=stop)
+    with _first_interrupt_stops(stop, quiet=args.quiet):
+        net = drive(gen, Bar("train", quiet=args.quiet))
     out = save_model(net, Path(args.out), train_config=config,
                      training_data={"images": [str(p) for p in images],
                                     "labels": [str(p) for p in labels],
