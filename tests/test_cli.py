@@ -128,6 +128,17 @@ def test_export_formats(cli_model, tmp_path):
     assert main(["export", str(cli_model), "--format", "torchscript",
                  "--out", str(tmp_path / "m.pt"), "-q"]) == 0
     assert (tmp_path / "m.pt").stat().st_size > 1000
+    onnxruntime = pytest.importorskip("onnxruntime")
+    assert main(["export", str(cli_model), "--format", "onnx",
+                 "--out", str(tmp_path / "m.onnx"), "-q"]) == 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(1, 1, 64, 64)).astype(np.float32)
+    import torch
+
+    with torch.no_grad():
+        expected = load_model(cli_model)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("argv,needle", [
