@@ -47,6 +47,11 @@ def test_train_writes_a_model_with_the_config(cli_model, capsys):
     assert card["training_data"]["images"] == [str(IMAGE)]
     assert main(["info", str(cli_model)]) == 0
     assert "task: semantic" in capsys.readouterr().out
+    assert main(["info", str(cli_model), "--train-config"]) == 0
+    from napari_unet.core.train import TrainConfig
+
+    config = TrainConfig.from_dict(json.loads(capsys.readouterr().out))
+    assert (config.depth, config.base_channels, config.seed) == (2, 4, 3)
 
 
 def test_predict_and_evaluate(cli_model, tmp_path, capsys):
@@ -210,10 +215,14 @@ def test_instances_output_in_tif_and_zarr_agree(tmp_path):
     assert [p.name for p in (tmp_path / "zarr").iterdir()] == ["fluo_nuclei_image_instances.zarr"]
 
 
-def test_continue_training_from_a_model(cli_model, tmp_path):
+def test_continue_training_from_a_model(cli_model, tmp_path, capsys):
     out = tmp_path / "more.unet.safetensors"
+    assert main(["info", str(cli_model), "--json"]) == 0
+    card_file = tmp_path / "card.json"  # a whole card works as --config
+    card_file.write_text(capsys.readouterr().out)
     assert main(["train", str(IMAGE), "--labels", str(STROKES), "--from", str(cli_model),
-                 "--steps", "1", "--out", str(out), "--device", "cpu", "-q"]) == 0
+                 "--config", str(card_file), "--steps", "1", "--out", str(out),
+                 "--device", "cpu", "-q"]) == 0
     from napari_unet.core.modelfile import read_card
 
     card = read_card(out)

@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a model file")
     i.add_argument("model", metavar="MODEL")
     i.add_argument("--json", action="store_true", help="print the whole model card as JSON")
+    i.add_argument("--train-config", action="store_true",
+                   help="print the training configuration as JSON (a --config file for train)")
     _add_shared(i)
     return parser
 

@@ -11,4 +11,7 @@ def run(args: argparse.Namespace) -> None:
     from napari_unet.core.modelfile import describe_card, read_card
 
     card = read_card(args.model)
-    print(json.dumps(card, indent=1) if args.json else describe_card(card))
+    if args.train_config:
+        print(json.dumps(card.get("train_config") or {}, indent=1))
+    else:
+        print(json.dumps(card, indent=1) if args.json else describe_card(card))

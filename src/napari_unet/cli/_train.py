@@ -27,7 +27,10 @@ def _config(args: argparse.Namespace, base: dict | None):
 
     data = dict(base or {})
     if args.config:
-        data.update(read_json(args.config, what="--config"))
+        loaded = read_json(args.config, what="--config")
+        if loaded.get("format") == "napari-unet-model":  # a whole model card (info --json)
+            loaded = dict(loaded.get("train_config") or {})
+        data.update(loaded)
     for key in ("task", "seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
