@@ -120,3 +120,61 @@ def test_predict_without_a_model_says_so(make_napari_viewer):
     predict = dock(viewer, "Predict")
     predict.start()
     assert predict.worker is None and "no current model" in predict.status.text()
+
+
+def _file_model(tmp_path):
+    from napari_unet.core.model import UNet
+    from napari_unet.core.modelfile import save_model
+
+    model = UNet(depth=2, base_channels=4, out_channels=2)
+    model.meta.update(task="semantic", class_names=["background", "nucleus"])
+    return save_model(model, tmp_path / "m.unet.safetensors")
+
+
+def test_lazy_zarr_image_gives_zarr_backed_results(make_napari_viewer, qtbot, tmp_path):
+    image = read_sample("fluo_nuclei_image.tif")
+    store = zarr.open_array(tmp_path / "img.zarr", mode="w", shape=image.shape,
+                            chunks=(128, 128), dtype=image.dtype)
+    store[:] = image
+    viewer = make_napari_viewer()
+    viewer.add_image(zarr.open_array(tmp_path / "img.zarr", mode="r"), name="lazy nuclei")
+    predict = dock(viewer, "Predict")
+    predict.model_combo.setCurrentText("model file")
+    predict.model_file.setText(str(_file_model(tmp_path)))
+    for name, check in predict.output_checks.items():
+        check.setChecked(name in ("probabilities", "classes", "uncertainty"))
+    predict.start()
+    wait_idle(qtbot, predict)
+    probs = viewer.layers["lazy nuclei probabilities"].data
+    classes = viewer.layers["lazy nuclei classes"].data
+    assert isinstance(probs, zarr.Array) and isinstance(classes, zarr.Array)
+    assert probs.shape == (2, 360, 360) and classes.shape == (360, 360)
+    assert not isinstance(viewer.layers["lazy nuclei uncertainty"].data, np.ndarray)
+    # the same model on the numpy image gives the same classes
+    viewer.add_image(image, name="numpy nuclei")
+    predict.image_combo.setCurrentText("numpy nuclei")
+    predict.start()
+    wait_idle(qtbot, predict)
+    np.testing.assert_array_equal(viewer.layers["numpy nuclei classes"].data, classes[:])
+
+
+def test_predict_current_view_fills_only_the_visible_part(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-unet", "fluo_nuclei")
+    predict = dock(viewer, "Predict")
+    predict.model_combo.setCurrentText("model file")
+    predict.model_file.setText(str(_file_model(tmp_path)))
+    viewer.camera.center = (90, 90)
+    viewer.camera.zoom = 8
+    qtbot.wait(50)
+    predict.scope_combo.setCurrentText("current view")
+    for name, check in predict.output_checks.items():
+        check.setChecked(name == "classes")
+    predict.start()
+    wait_idle(qtbot, predict)
+    classes = viewer.layers["Fluorescence nuclei classes"].data
+    assert classes.shape == (360, 360)
+    done = classes > 0
+    assert 0 < done.sum() < 0.5 * done.size, "only the visible region is predicted"
+    rows, cols = np.nonzero(done)
+    assert rows.min() <= 90 <= rows.max() and cols.min() <= 90 <= cols.max()
