@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.data import check_classes
+from ..core.model import UNet
+from ..core.normalize import Normalization
 from ..core.predict import predict_image
 from ..core.train import TrainConfig, train
 
@@ -93,3 +96,27 @@ def training_job(
                 yield _preview(model, request, step)
     finally:
         gen.close()
+
+
+def new_model(config: TrainConfig, pairs) -> UNet:
+    """A fresh U-Net sized for ``pairs`` (so the live preview can follow its weights)."""
+    task = config.task
+    in_channels = 1
+    if "C" in config.axes:
+        in_channels = int(np.shape(pairs[0][0])[config.axes.index("C")])
+    if task == "instances":
+        out = 3
+    elif task == "regression":
+        target = pairs[0][1]
+        out = int(np.shape(target)[config.axes.index("C")]) if "C" in config.axes and \
+            np.ndim(target) == np.ndim(pairs[0][0]) else 1
+    else:  # paint values 1..K are class indices 0..K-1; 0 (not painted) is ignored (-1)
+        out = check_classes([np.asarray(t).astype(np.int64) - 1 for _, t in pairs],
+                            task=task)
+        out = max(out, config.n_classes or 0)
+    return UNet(
+        dims=config.dims, in_channels=in_channels, out_channels=out, depth=config.depth,
+        base_channels=config.base_channels, padding=config.padding, norm=config.norm,
+        upsampling=config.upsampling, inplane_levels=config.inplane_levels,
+        normalization=Normalization.from_dict(config.normalization),
+    )

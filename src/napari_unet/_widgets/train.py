@@ -10,29 +10,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
     QWidget,
 )
 
 from ..core.augment import AugmentConfig
-from ..core.data import check_classes, check_pair
-from ..core.devices import describe_device
+from ..core.data import check_pair
 from ..core.io import guess_axes
 from ..core.model import UNet
-from ..core.normalize import Normalization
 from ..core.train import TrainConfig
-from ._base import DockWidget
 from ._jobs import start_job
 from ._layers import (
     class_colormap,
@@ -43,20 +28,19 @@ from ._layers import (
     put_layer,
     refill_combo,
 )
-from ._plot import TrainingPlot
 from ._state import state_for
-from ._training_job import PreviewRequest, PreviewResult, PreviewSlot, training_job
+from ._train_controls import TrainControls
+from ._training_job import (
+    PreviewRequest,
+    PreviewResult,
+    PreviewSlot,
+    new_model,
+    training_job,
+)
 
 if TYPE_CHECKING:
     import napari
 
-#: size presets: (depth, base channels, 2D patch side, seconds of training)
-PRESETS = {
-    "fast": (3, 16, 128, 60),
-    "balanced": (4, 16, 192, 180),
-    "accurate": (4, 32, 256, 600),
-}
-TASKS = ("semantic", "instances", "regression")
 PREVIEW_EVERY_MS = 3000
 
 
@@ -77,7 +61,7 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d} left"
 
 
-class TrainWidget(DockWidget):
+class TrainWidget(TrainControls):
     """Train a U-Net in the background from (image, paint) layer pairs."""
 
     TITLE = "Train"
@@ -108,120 +92,6 @@ class TrainWidget(DockWidget):
         self._set_running(False)
 
     # ---------------------------------------------------------------- layout
-    def _build(self) -> None:
-        pairs = QGroupBox("Training data")
-        form = QFormLayout(pairs)
-        self.image_combo = QComboBox()
-        self.labels_combo = QComboBox()
-        form.addRow("image", self.image_combo)
-        form.addRow("paint / target", self.labels_combo)
-        row = QHBoxLayout()
-        self.add_pair_button = QPushButton("Add pair")
-        self.remove_pair_button = QPushButton("Remove")
-        row.addWidget(self.add_pair_button)
-        row.addWidget(self.remove_pair_button)
-        form.addRow(row)
-        self.pair_list = QListWidget()
-        self.pair_list.setMaximumHeight(70)
-        self.pair_list.setToolTip("Pairs to train on; empty: the pair chosen above")
-        form.addRow(self.pair_list)
-        self.add_pair_button.clicked.connect(self._add_pair)
-        self.remove_pair_button.clicked.connect(self._remove_pair)
-        self.body.addWidget(pairs)
-
-        settings = QGroupBox("Model")
-        form = QFormLayout(settings)
-        self.task_combo = QComboBox()
-        self.task_combo.addItems(TASKS)
-        self.task_combo.currentTextChanged.connect(self._refresh_layers)
-        self.dims_combo = QComboBox()
-        self.dims_combo.addItems(["2D", "3D"])
-        self.preset_combo = QComboBox()
-        self.preset_combo.addItems(list(PRESETS))
-        self.preset_combo.currentTextChanged.connect(self._apply_preset)
-        self.start_combo = QComboBox()
-        self.start_combo.addItems(["new model", "current model", "model file"])
-        self.start_file = QLineEdit()
-        self.start_file.setPlaceholderText("model file (for 'model file')")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse_model)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.start_file)
-        file_row.addWidget(browse)
-        form.addRow("task", self.task_combo)
-        form.addRow("dimensions", self.dims_combo)
-        form.addRow("size", self.preset_combo)
-        form.addRow("start from", self.start_combo)
-        form.addRow(file_row)
-        self.device_label = QLabel(describe_device("auto"))
-        form.addRow("device", self.device_label)
-        self.body.addWidget(settings)
-
-        self.advanced = QGroupBox("Advanced")
-        self.advanced.setCheckable(True)
-        self.advanced.setChecked(False)
-        form = QFormLayout(self.advanced)
-        self.depth_spin = QSpinBox(minimum=1, maximum=6)
-        self.width_spin = QSpinBox(minimum=2, maximum=128)
-        self.patch_spin = QSpinBox(minimum=16, maximum=1024, singleStep=16)
-        self.batch_spin = QSpinBox(minimum=0, maximum=256)
-        self.batch_spin.setSpecialValueText("auto")
-        self.lr_spin = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4)
-        self.augment_combo = QComboBox()
-        self.augment_combo.addItems(["on", "off"])
-        self.budget_kind = QComboBox()
-        self.budget_kind.addItems(["seconds", "steps"])
-        self.budget_spin = QSpinBox(minimum=1, maximum=10_000_000)
-        form.addRow("depth", self.depth_spin)
-        form.addRow("base channels", self.width_spin)
-        form.addRow("patch (pixels)", self.patch_spin)
-        form.addRow("batch", self.batch_spin)
-        form.addRow("learning rate", self.lr_spin)
-        form.addRow("augmentation", self.augment_combo)
-        budget = QHBoxLayout()
-        budget.addWidget(self.budget_spin)
-        budget.addWidget(self.budget_kind)
-        form.addRow("budget", budget)
-        self.body.addWidget(self.advanced)
-        self.lr_spin.setValue(TrainConfig().lr)
-        self._apply_preset(self.preset_combo.currentText())
-
-        buttons = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.stop_button = QPushButton("Stop")
-        self.continue_button = QPushButton("Continue")
-        for button in (self.train_button, self.stop_button, self.continue_button):
-            buttons.addWidget(button)
-        self.train_button.clicked.connect(lambda: self.start(resume=False))
-        self.continue_button.clicked.connect(lambda: self.start(resume=True))
-        self.stop_button.clicked.connect(self.stop)
-        self.body.addLayout(buttons)
-        self.preview_combo = QComboBox()
-        self.preview_combo.addItems(["live preview on", "live preview off"])
-        self.body.addWidget(self.preview_combo)
-        self.progress = QProgressBar()
-        self.status = QLabel("idle")
-        self.status.setWordWrap(True)
-        self.body.addWidget(self.progress)
-        self.body.addWidget(self.status)
-        self.plot = TrainingPlot()
-        self.body.addWidget(self.plot)
-
-    def _apply_preset(self, name: str) -> None:
-        depth, width, patch, seconds = PRESETS[name]
-        self.depth_spin.setValue(depth)
-        self.width_spin.setValue(width)
-        self.patch_spin.setValue(patch)
-        self.budget_kind.setCurrentText("seconds")
-        self.budget_spin.setValue(seconds)
-
-    def _browse_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Start from model")
-        if path:
-            self.start_file.setText(path)
-            self.start_combo.setCurrentText("model file")
-
     # ---------------------------------------------------------------- layers
     def _refresh_layers(self, *_) -> None:
         refill_combo(self.image_combo, layer_names(self.viewer, "image"))
@@ -478,27 +348,3 @@ class TrainWidget(DockWidget):
             return
         layer.data[result.index] = result.data
         layer.refresh()
-
-
-def new_model(config: TrainConfig, pairs) -> UNet:
-    """A fresh U-Net sized for ``pairs`` (so the live preview can follow its weights)."""
-    task = config.task
-    in_channels = 1
-    if "C" in config.axes:
-        in_channels = int(np.shape(pairs[0][0])[config.axes.index("C")])
-    if task == "instances":
-        out = 3
-    elif task == "regression":
-        target = pairs[0][1]
-        out = int(np.shape(target)[config.axes.index("C")]) if "C" in config.axes and \
-            np.ndim(target) == np.ndim(pairs[0][0]) else 1
-    else:  # paint values 1..K are class indices 0..K-1; 0 (not painted) is ignored (-1)
-        out = check_classes([np.asarray(t).astype(np.int64) - 1 for _, t in pairs],
-                            task=task)
-        out = max(out, config.n_classes or 0)
-    return UNet(
-        dims=config.dims, in_channels=in_channels, out_channels=out, depth=config.depth,
-        base_channels=config.base_channels, padding=config.padding, norm=config.norm,
-        upsampling=config.upsampling, inplane_levels=config.inplane_levels,
-        normalization=Normalization.from_dict(config.normalization),
-    )
