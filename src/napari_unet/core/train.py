@@ -1,0 +1,229 @@
+"""Training: ``train(config, pairs)`` is a generator of progress records returning the model.
+
+>>> gen = train(TrainConfig(max_seconds=60), [(image, painting)])      # doctest: +SKIP
+>>> for p in gen: print(p.step, p.loss, p.val_iou)                     # doctest: +SKIP
+
+The value of the generator (``StopIteration.value``, or ``yield from``) is the trained
+:class:`~.model.UNet`. Training stops at the budget (steps or seconds), within one step of
+``stop.set()``, or at once when the generator is closed (then nothing is returned).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .augment import AugmentConfig
+from .data import INSTANCE_CLASS_NAMES
+from .dataset import TrainingSet, prepare_pairs
+from .devices import resolve_device
+from .losses import class_frequency_weights, regression_loss, segmentation_loss
+from .model import UNet
+from .normalize import Normalization
+from .patches import PatchSampler, validation_tiles
+from .trainconfig import TrainConfig, TrainProgress
+from .trainsupport import auto_batch_size, free_memory
+
+__all__ = ["TrainConfig", "TrainProgress", "train"]
+
+
+def _model_for(config: TrainConfig, model: UNet | None, data: TrainingSet, in_ch: int) -> UNet:
+    k = data.n_classes
+    if model is None:
+        return UNet(
+            dims=config.dims,
+            in_channels=in_ch,
+            out_channels=k,
+            depth=config.depth,
+            base_channels=config.base_channels,
+            padding=config.padding,
+            norm=config.norm,
+            upsampling=config.upsampling,
+            inplane_levels=config.inplane_levels,
+            normalization=Normalization.from_dict(config.normalization),
+        )
+    if model.dims != config.dims:
+        raise ValueError(
+            f"model is {model.dims}D but the training config asks for {config.dims}D "
+            f"(axes {config.axes!r}); use a {config.dims}D model or other axes"
+        )
+    if model.in_channels != in_ch:
+        raise ValueError(
+            f"model expects {model.in_channels} image channel(s), the training images have {in_ch}"
+        )
+    old_task = model.meta.get("task")
+    if old_task and old_task != config.task and "regression" in (old_task, config.task):
+        raise ValueError(
+            f"model was trained for task {old_task!r}; it cannot continue as {config.task!r}"
+        )
+    if model.out_channels != k:  # fine-tune for other classes: a fresh last layer
+        if model.out_channels > k and config.task == "semantic":
+            data.n_classes = k = model.out_channels
+            data.class_counts = np.pad(data.class_counts, (0, k - len(data.class_counts)))
+        else:
+            conv = type(model.head)
+            model.head = conv(model.head.in_channels, k, 1)
+            model.out_channels = k
+    return model
+
+
+def _class_names(config: TrainConfig, model: UNet | None, k: int) -> list[str]:
+    if config.task == "instances":
+        return list(INSTANCE_CLASS_NAMES)
+    if config.task == "regression":
+        return ["value"]
+    names = list(config.class_names or [])
+    if not names and model is not None:
+        names = list(model.meta.get("class_names") or [])
+    return (names + [f"class {i + 1}" for i in range(len(names), k)])[:k]
+
+
+def _patch_shape(config: TrainConfig, model: UNet, data: TrainingSet) -> tuple[int, ...]:
+    want = config.resolved_patch_shape
+    extent = np.max([it.spatial_shape for it in data.items], axis=0)
+    grid = model.pool_product
+    capped = tuple(int(min(w, -(-int(e) // g) * g)) for w, e, g in zip(want, extent, grid))
+    return model.valid_input_shape(capped)
+
+
+def _loss_fn(config: TrainConfig, data: TrainingSet):
+    if config.task == "regression":
+        kind = config.regression_loss
+        return lambda out, t, w: regression_loss(out, t, kind=kind)
+    cw = config.class_weights
+    if cw == "balanced":
+        cw = class_frequency_weights(data.class_counts)
+    elif isinstance(cw, str):
+        raise ValueError(f"class_weights must be a list, 'balanced' or None, got {cw!r}")
+    if cw is not None and len(cw) != data.n_classes:
+        raise ValueError(f"class_weights has {len(cw)} values for {data.n_classes} classes")
+    dice = config.dice_weight
+    return lambda out, t, w: segmentation_loss(
+        out, t, dice_weight=dice, class_weights=cw, pixel_weights=w
+    )
+
+
+def train(
+    config: TrainConfig,
+    pairs: Sequence[tuple[Any, Any]],
+    *,
+    model: UNet | None = None,
+    device: str | torch.device = "auto",
+    stop: Any = None,
+) -> Generator[TrainProgress, None, UNet]:
+    """Train a U-Net on ``(image, target)`` pairs; yield progress; return the model.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    pairs : sequence of (image, target)
+        numpy or dask arrays (see :func:`~.dataset.prepare_pairs`).
+    model : UNet or None
+        Continue or fine-tune this model (its architecture and normalisation are kept; its
+        last layer is replaced when the number of classes differs). It is trained in place.
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    stop : object with ``is_set()`` or None
+        E.g. a ``threading.Event``; training ends within one step after it is set and the
+        model trained so far is returned.
+
+    Yields
+    ------
+    TrainProgress
+        One record before training (``phase="prepare"``), one per step, one per validation,
+        and a last one (``phase="done"``).
+
+    Returns
+    -------
+    UNet
+        On the CPU, in eval mode, with best (or last) weights and ``meta`` filled: ``task``,
+        ``class_names``, ``axes``, ``training`` (config, steps, time, batch) and
+        ``validation`` (loss and per-class IoU).
+
+    Raises
+    ------
+    ValueError
+        For bad input (see :func:`~.data.check_pair`) or a model that does not fit the data.
+    """
+    from .trainloop import run
+
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    norm = (
+        model.normalization if model is not None else Normalization.from_dict(config.normalization)
+    )
+    patch = config.resolved_patch_shape
+    region = config.val_region or (
+        [max(16, p // 2) for p in patch]
+        if config.dims == 2
+        else [patch[0]] + [max(16, p // 2) for p in patch[1:]]
+    )
+    data = prepare_pairs(
+        pairs,
+        axes=config.axes,
+        dims=config.dims,
+        task=config.task,
+        normalization=norm,
+        n_classes=config.n_classes,
+        val_fraction=config.val_fraction,
+        region=region,
+        context=patch,
+        border_weight=config.border_weight,
+        border_sigma=config.border_sigma,
+        seed=config.seed,
+    )
+    channels = {it.image.shape[0] for it in data.items}
+    if len(channels) != 1:
+        raise ValueError(f"the training images have different channel counts: {sorted(channels)}")
+    torch.manual_seed(config.seed)
+    net = _model_for(config, model, data, channels.pop())
+    net.normalization = norm
+    patch = _patch_shape(config, net, data)
+    net.to(dev)
+    bs = config.batch_size or auto_batch_size(net, patch, dev)
+    loss_fn = _loss_fn(config, data)
+    aug = AugmentConfig.from_dict(config.augment)
+    smooth = aug.scale > 0 or (aug.elastic > 0 and aug.elastic_p > 0)
+    margin = tuple(p // 8 if smooth else 0 for p in patch)
+    if config.dims == 3:
+        margin = (0, *margin[1:])
+    in_shape = tuple(p + 2 * m for p, m in zip(patch, margin))
+    sampler = PatchSampler(data, in_shape, balance=config.balance, seed=config.seed)
+    tiles = validation_tiles(data, context=tuple(max(8, p // 4) for p in patch))
+    names = _class_names(config, model, data.n_classes)
+    yield TrainProgress(
+        0,
+        config.max_steps or 0,
+        phase="prepare",
+        elapsed=time.perf_counter() - t0,
+        batch_size=bs,
+        message=(
+            f"{len(data.items)} sample(s), {data.n_train_labelled} labelled pixels for "
+            f"training, {data.n_val_labelled} held out; patches {patch}, batch {bs}"
+        ),
+    )
+    state = {
+        "config": config,
+        "data": data,
+        "model": net,
+        "device": dev,
+        "patch": patch,
+        "batch_size": bs,
+        "loss_fn": loss_fn,
+        "augment": aug,
+        "sampler": sampler,
+        "tiles": tiles,
+        "t0": t0,
+        "stop": stop,
+        "names": names,
+        "start_steps": int((net.meta.get("training") or {}).get("steps_total", 0)),
+    }
+    try:
+        result = yield from run(state)
+    finally:
+        free_memory(dev)
+    return result
