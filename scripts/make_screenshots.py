@@ -60,7 +60,8 @@ def main() -> None:
     predict.parent().raise_()
     print(save_screenshot(viewer, out / "predict3d.png"))
     viewer.dims.ndisplay = 3
-    viewer.camera.angles = (15, 35, 140)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.angles = (15, 35, 140)
     print(save_screenshot(viewer, out / "predict3d_volume.png"))
     viewer.close()
 

@@ -164,8 +164,9 @@ def test_predict_current_view_fills_only_the_visible_part(make_napari_viewer, qt
     predict = dock(viewer, "Predict")
     predict.model_combo.setCurrentText("model file")
     predict.model_file.setText(str(_file_model(tmp_path)))
-    viewer.camera.center = (90, 90)
-    viewer.camera.zoom = 8
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.center = (90, 90)
+    camera.zoom = 8
     qtbot.wait(50)
     predict.scope_combo.setCurrentText("current view")
     for name, check in predict.output_checks.items():
