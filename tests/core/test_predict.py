@@ -155,6 +155,13 @@ def test_results_written_tile_by_tile_into_zarr(em_crop, tmp_path):
     np.testing.assert_array_equal(classes, expected["probabilities"].argmax(0) + 1)
 
 
+@pytest.mark.parametrize("dtype", [bool, np.int8, np.uint16, np.int64, np.float16, np.float64])
+def test_every_supported_dtype_is_predicted(dtype):
+    image = np.random.default_rng(7).random((12, 10)) * 3 > 1.5
+    result = predict_image(sensitive_unet(), image.astype(dtype), device="cpu")
+    assert result.shape == (2, 12, 10) and np.isfinite(result).all()
+
+
 def test_classes_and_regression_outputs():
     image = np.random.default_rng(6).random((20, 20)).astype(np.float32)
     model = sensitive_unet(out_channels=300)

@@ -57,7 +57,8 @@ def _strided_sample(image: Any, axes: str, budget: int) -> np.ndarray:
     block = image[tuple(index)]
     if hasattr(block, "compute"):  # dask
         block = block.compute()
-    return np.asarray(block)
+    block = np.asarray(block)
+    return block.view(np.uint8) if block.dtype == bool else block
 
 
 @dataclass(frozen=True)
