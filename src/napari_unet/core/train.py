@@ -176,6 +176,31 @@ def train(
         border_sigma=config.border_sigma,
         seed=config.seed,
     )
+    start_note = "given model" if model is not None else "random weights"
+    if model is None and config.start != "none":
+        from .startmodel import choose_start
+
+        names = None if config.start == "auto" else [config.start]
+        model, why = choose_start(
+            config.task, config.dims, config.axes, list(pairs), config.n_classes, names=names
+        )
+        start_note = f"starting model {why}" if model is not None else f"random weights ({why})"
+        if model is not None and model.normalization != norm:
+            norm = model.normalization
+            data = prepare_pairs(
+                pairs,
+                axes=config.axes,
+                dims=config.dims,
+                task=config.task,
+                normalization=norm,
+                n_classes=config.n_classes,
+                val_fraction=config.val_fraction,
+                region=region,
+                context=patch,
+                border_weight=config.border_weight,
+                border_sigma=config.border_sigma,
+                seed=config.seed,
+            )
     channels = {it.image.shape[0] for it in data.items}
     if len(channels) != 1:
         raise ValueError(f"the training images have different channel counts: {sorted(channels)}")
@@ -221,6 +246,7 @@ def train(
         "stop": stop,
         "names": names,
         "start_steps": int((net.meta.get("training") or {}).get("steps_total", 0)),
+        "start": start_note,
     }
     try:
         result = yield from run(state)

@@ -168,18 +168,21 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
         if val_loss <= best[0]:
             best = (val_loss, last_state, step)
     kept = "last"
-    if cfg.keep == "best" and best[1] is not None and best[2] != step:
-        net.load_state_dict(best[1])
-        kept = f"best (step {best[2]})"
-        val_loss, val_iou = evaluate(
-            net,
-            tiles,
-            task=data.task,
-            n_classes=data.n_classes,
-            device=dev,
-            loss_fn=loss_fn,
-            amp=use_amp,
-        )
+    if best[1] is not None and best[2] != step:
+        net.best_state_dict = best[1]  # the other set of weights stays at hand
+        net.last_state_dict = last_state
+        if cfg.keep == "best":
+            net.load_state_dict(best[1])
+            kept = f"best (step {best[2]})"
+            val_loss, val_iou = evaluate(
+                net,
+                tiles,
+                task=data.task,
+                n_classes=data.n_classes,
+                device=dev,
+                loss_fn=loss_fn,
+                amp=use_amp,
+            )
     prior = None
     if _wants_prior(cfg, data) and seen.sum() > 0:
         prior = _apply_prior(net, data, seen, dev)
@@ -262,7 +265,7 @@ def _wants_prior(cfg, data) -> bool:
     return lab < region / 3
 
 
-def _apply_prior(net, data, seen, dev) -> list[float] | None:
+def _apply_prior(net, data, seen, dev) -> dict | None:
     targets = []
     for it in data.items:
         t = it.target.copy()
@@ -277,7 +280,10 @@ def _apply_prior(net, data, seen, dev) -> list[float] | None:
     q = np.clip(q, 1e-4, 1.0)
     q /= q.sum()
     shift_head_bias(net, np.log(q / train_prior))
-    return [float(v) for v in q]
+    return {
+        "painted": [round(float(v), 5) for v in train_prior],
+        "estimated": [round(float(v), 5) for v in q],
+    }
 
 
 def _fill_meta(s, net, step, bs, kept, val_loss, val_iou, prior, seconds) -> None:
@@ -298,6 +304,7 @@ def _fill_meta(s, net, step, bs, kept, val_loss, val_iou, prior, seconds) -> Non
         "weights": kept,
         "device": str(s["device"]),
         "samples": len(data.items),
+        "start": s.get("start", ""),
         "labelled_pixels": {"train": data.n_train_labelled, "validation": data.n_val_labelled},
     }
     if prior is not None:

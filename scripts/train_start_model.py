@@ -1,0 +1,88 @@
+"""Train a starting model that ships with napari-unet (the recipe, rerunnable).
+
+    .venv/bin/python scripts/train_start_model.py em_membranes --seconds 900
+
+``em_membranes``: ISBI 2012 EM (``../shared/data/isbi2012_em_membrane``), dense masks of
+images 5-14 only (images 0-4 are the stroke benchmark's training images and 15-19 its test
+images; neither is seen here). Classes: 1 = cell interior (background), 2 = membrane. The
+architecture is the :class:`TrainConfig` default (3 levels, 16 channels, batch norm), trained
+with :func:`napari_unet.core.train.train` and its default augmentation, 10% of the pixels
+held out by region, best weights kept. Written as float16 safetensors plus a JSON card to
+``src/napari_unet/start_models/<name>.{safetensors,json}``; the JSON also holds the
+appearance signature of the training images (:func:`napari_unet.core.startmodel.signature`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from napari_unet.core.startmodel import START_DIR, save_start_model, signature
+from napari_unet.core.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def em_membranes() -> tuple[list, dict]:
+    d = DATA / "isbi2012_em_membrane"
+    pairs = []
+    for i in range(5, 15):
+        image = np.asarray(Image.open(d / "images" / f"{i}.png"))
+        mask = np.asarray(Image.open(d / "masks" / f"{i}.png"))
+        pairs.append((image, np.where(mask == 0, 2, 1).astype(np.uint8)))
+    info = {
+        "description": "EM membranes (ssTEM): 1 = cell interior, 2 = membrane",
+        "data": "ISBI 2012 EM training set, images 5-14, dense masks "
+        "(github.com/zhixuhao/unet copy; see ../shared/data/isbi2012_em_membrane)",
+        "class_names": ["interior", "membrane"],
+    }
+    return pairs, info
+
+
+RECIPES = {"em_membranes": em_membranes}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("name", choices=sorted(RECIPES))
+    p.add_argument("--seconds", type=float, default=900)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    pairs, info = RECIPES[a.name]()
+    config = TrainConfig(
+        max_steps=None,
+        max_seconds=a.seconds,
+        seed=a.seed,
+        prior="off",
+        class_names=info["class_names"],
+        start="none",
+    )
+    t = time.perf_counter()
+    gen = train(config, pairs, device="auto")
+    while True:
+        try:
+            rec = next(gen)
+            if rec.phase == "validate":
+                print(
+                    f"step {rec.step} loss {rec.loss:.3f} val {rec.val_loss:.3f} iou {rec.val_iou}",
+                    flush=True,
+                )
+        except StopIteration as done:
+            model = done.value
+            break
+    info["recipe"] = "scripts/train_start_model.py " + a.name + f" --seconds {a.seconds:g}"
+    info["signature"] = signature([im for im, _ in pairs])
+    info["trained_seconds"] = round(time.perf_counter() - t, 1)
+    path = save_start_model(model, START_DIR / a.name, info)
+    print(json.dumps(model.meta.get("validation")), path, torch.__version__)
+
+
+if __name__ == "__main__":
+    main()
