@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QWidget
 
-pg.setConfigOptions(antialias=True, background="#262930", foreground="#d1d2d4")
+#: at most one redraw per this many seconds (a redraw costs the main thread tens of ms)
+REDRAW_EVERY_S = 0.5
+
+pg.setConfigOptions(antialias=False, background="#262930", foreground="#d1d2d4")
 
 
 class TrainingPlot(pg.PlotWidget):
@@ -23,6 +29,10 @@ class TrainingPlot(pg.PlotWidget):
                               symbolSize=5, name="val loss")
         self._iou = self.plot([], [], pen=pg.mkPen("#2ecc71", width=2), symbol="t",
                               symbolSize=6, name="val mean IoU")
+        self._drawn_at = 0.0
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.timeout.connect(self._redraw)
         self.clear_curves()
 
     def clear_curves(self) -> None:
@@ -47,9 +57,14 @@ class TrainingPlot(pg.PlotWidget):
             self.val_ious.append(float(np.mean(ious)) if ious else np.nan)
         else:
             return
-        self._redraw()
+        wait = REDRAW_EVERY_S - (time.perf_counter() - self._drawn_at)
+        if wait <= 0:
+            self._redraw()
+        elif not self._flush.isActive():
+            self._flush.start(int(wait * 1000))
 
     def _redraw(self) -> None:
+        self._drawn_at = time.perf_counter()
         self._train.setData(self.steps, self.losses)
         self._val.setData(self.val_steps, self.val_losses)
         self._iou.setData(self.val_steps, self.val_ious)

@@ -252,13 +252,12 @@ class TrainWidget(TrainControls):
         if isinstance(record, PreviewResult):
             self._show_preview(record)
             return
-        if record.total:
-            self.progress.setMaximum(1000)
-            self.progress.setValue(int(1000 * record.fraction))
+        fraction = record.fraction if record.total else 0.0
         if record.eta is not None and record.elapsed:
-            done = record.elapsed / (record.elapsed + record.eta)
-            self.progress.setMaximum(1000)
-            self.progress.setValue(int(1000 * done))
+            fraction = record.elapsed / (record.elapsed + record.eta)
+        percent = int(100 * fraction)
+        if percent != self.progress.value():  # a repaint costs ~20 ms: only on change
+            self.progress.setValue(percent)
         self.plot.add_record(record)
         text = record.message or ""
         if record.phase == "train" and record.loss is not None:
