@@ -94,6 +94,7 @@ def save_start_model(model: UNet, stem: Path, info: dict) -> Path:
         for k, v in model.state_dict().items()
     }
     save_file(state, str(stem.with_suffix(".safetensors")))
+    stem.with_suffix(".safetensors").chmod(0o644)
     card = {"config": model.config, "info": info}
     stem.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return stem.with_suffix(".json")

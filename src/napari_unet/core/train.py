@@ -247,6 +247,7 @@ def train(
         "names": names,
         "start_steps": int((net.meta.get("training") or {}).get("steps_total", 0)),
         "start": start_note,
+        "lr_scale": config.start_lr_factor if start_note.startswith("starting model") else 1.0,
     }
     try:
         result = yield from run(state)

@@ -82,7 +82,7 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
         if used >= 1.0 or (stop is not None and stop.is_set()):
             break
         f = lr_factor(used, step, warmup_steps=cfg.warmup_steps, schedule=cfg.schedule)
-        lr = cfg.lr * f
+        lr = cfg.lr * f * s.get("lr_scale", 1.0)
         for g in opt.param_groups:
             g["lr"] = lr
         ts = time.perf_counter()
