@@ -17,11 +17,12 @@ Cases (data from ``../shared/data``, see its README; train/test splits are fixed
 * ``usiigaci``: Usiigaci phase-contrast T98G cells, instances.
 * ``nuclei3d``: PlantSeg 3D confocal nuclei, instances, in physical units (voxel size ZYX).
 
-Each case has two rows: ``unet`` (:func:`napari_unet.core.train.train` then
-:func:`napari_unet.core.predict.predict_image`) and ``rf``, a random forest on
+Each case has two rows: ``unet`` (:func:`napari_unet.core.train.train` from random weights,
+then :func:`napari_unet.core.predict.predict_image`) and ``rf``, a random forest on
 ``skimage.feature.multiscale_basic_features`` (the ilastik recipe) trained on the same paintings
 (strokes, dense classes or the same 3-class instance targets) and followed by the same
 post-processing. Both see images normalised by the same per-image percentile rule.
+``--methods unet-start`` adds a U-Net row that may begin from a shipped starting model.
 
 Scores (:mod:`napari_unet.core.metrics`): ``IoU`` is the membrane IoU for ISBI and the
 foreground (object vs background) IoU for instance cases; ``F1@0.5``, ``AP@0.5`` (= TP / (TP +
@@ -221,15 +222,19 @@ def _normalised(image: np.ndarray, axes: str) -> np.ndarray:
 
 
 def run_unet(
-    case: Case, *, steps: int, seconds: float, device: str
+    case: Case, *, steps: int, seconds: float, device: str, start: str = "none"
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """Train on the case's targets, predict probabilities for its test images."""
+    """Train on the case's targets, predict probabilities for its test images.
+
+    ``start="none"`` trains from random weights (the comparison with the forest);
+    ``"auto"`` lets ``train`` begin from a shipped starting model when one fits.
+    """
     from napari_unet.core.predict import predict_image
     from napari_unet.core.train import TrainConfig, train
 
     cfg: dict[str, Any] = {"task": case.task, "axes": case.axes, "dims": len(case.axes)}
     # the test images are held out already: train on every painted pixel, keep the last weights
-    cfg.update(seed=0, val_fraction=0.0, keep="last", batch_size=4)
+    cfg.update(seed=0, val_fraction=0.0, keep="last", batch_size=4, start=start)
     cfg.update(case.config)
     cfg.update(max_steps=steps, max_seconds=seconds)
     config = TrainConfig(**cfg)
@@ -252,6 +257,7 @@ def run_unet(
         "train_s": train_s,
         "predict_s": time.perf_counter() - t0,
         "steps": getattr(last, "step", None),
+        "start": str((model.meta.get("training") or {}).get("start", "")),
     }
     return probs, info
 
@@ -353,7 +359,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         metric = primary(r["case"])
         ref = rf.get(r["case"], {}).get(metric)
-        ratio = f"{metric} x{r[metric] / ref:.2f}" if r["method"] == "unet" and ref else ""
+        ratio = f"{metric} x{r[metric] / ref:.2f}" if r["method"] != "rf" and ref else ""
         cells = [r["case"], r["method"]]
         cells += [
             f"{r[c]:.0f}" if c in ("objects", "true objects") else f"{r[c]:.3f}" for c in COLUMNS
@@ -366,7 +372,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def _target(name: str, method: str, scores: dict[str, float]) -> str:
-    if name not in TARGETS or method != "unet":
+    if name not in TARGETS or method == "rf":
         return ""
     metric, floor = TARGETS[name]
     return f"{metric} >= {floor}: {'met' if scores[metric] >= floor else 'MISSED'}"
@@ -377,7 +383,8 @@ def merge_rows(new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     old = json.loads(ROWS.read_text()) if ROWS.exists() else []
     done = {(r["case"], r["method"]) for r in new}
     rows = [r for r in old if (r["case"], r["method"]) not in done] + new
-    rows.sort(key=lambda r: (ORDER.get(r["case"], 99), r["method"] != "unet"))
+    rank = {"unet": 0, "unet-start": 1, "rf": 2}
+    rows.sort(key=lambda r: (ORDER.get(r["case"], 99), rank.get(r["method"], 3)))
     ROWS.write_text(json.dumps(rows, indent=1) + "\n")
     return rows
 
@@ -409,7 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="U-Net step budget per case")
     ap.add_argument("--seconds", type=float, default=None, help="U-Net time budget per case")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--methods", default="unet,rf", help="unet, rf or both")
+    ap.add_argument(
+        "--methods",
+        default="unet,rf",
+        help="unet (random start), rf, unet-start (from a shipped starting model if one fits)",
+    )
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     a = ap.parse_args(argv)
     cases = [c.strip() for c in a.cases.split(",") if c.strip()]
@@ -417,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown cases {unknown}; choose from {list(LOADERS)}")
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
-    if not methods or set(methods) - {"unet", "rf"}:
-        ap.error(f"--methods: expected unet, rf or both, found {a.methods!r}")
+    if not methods or set(methods) - {"unet", "rf", "unet-start"}:
+        ap.error(f"--methods: expected unet, rf, unet-start, found {a.methods!r}")
     if not DATA.is_dir():
         print(f"data folder {DATA} not found", file=sys.stderr)
         return 2
@@ -432,9 +443,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         case = LOADERS[name](a.quick)
         for method in methods:
             t0 = time.perf_counter()
-            if method == "unet":
-                probs, info = run_unet(case, steps=steps, seconds=seconds, device=a.device)
+            if method in ("unet", "unet-start"):
+                start = "auto" if method == "unet-start" else "none"
+                probs, info = run_unet(
+                    case, steps=steps, seconds=seconds, device=a.device, start=start
+                )
                 budget = f"{steps} steps / {seconds:.0f} s, {device}"
+                if method == "unet-start":
+                    budget += f"; {info['start'].split(' (')[0]}"
             else:
                 probs, info = run_rf(case)
                 budget = f"{RF_TREES} trees / {RF_SAMPLES // 1000}k px, CPU"
@@ -458,8 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" `benchmarks/quality_rows.json`). Runs: {', '.join(dates)}; torch {torch.__version__},"
         f" {platform.machine()}.\n\n"
         "U-Net: `TrainConfig` defaults (3 levels, 16 channels; Usiigaci 4 levels) with batch 4"
-        " (3D: 2), no validation split, last weights, trained until the step or time budget"
-        " (data preparation included). Random forest: multiscale_basic_features (sigma 1-16) on"
+        " (3D: 2), random initial weights, no validation split, last weights, trained until the"
+        " step or time budget (data preparation included); `unet-start` rows begin from the"
+        ' shipped starting model that `train` picks (`start="auto"`) when one fits.'
+        " Random forest: multiscale_basic_features (sigma 1-16) on"
         " the same normalised images and paintings. Same post-processing for both: argmax"
         " classes; instances by the seeded watershed (`core.postprocess.instances`, defaults,"
         " min_size per case).\n"
