@@ -13,21 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from ..core.data import check_classes
-from ..core.model import UNet
-from ..core.normalize import Normalization
 from ..core.predict import predict_image
 from ..core.train import TrainConfig, train
 
 
 @dataclass(frozen=True)
 class PreviewRequest:
-    """What to preview: a region of an image, normalised with the whole image's statistics."""
+    """What to preview: a region (``index``) of the first training image."""
 
     image: Any
     axes: str
-    index: tuple  # where the result goes in the preview layer
-    stats: Any
+    index: tuple  # where the region sits in the whole image, and the result in the preview
 
 
 @dataclass(frozen=True)
@@ -56,12 +52,12 @@ class PreviewSlot:
             return request
 
 
-def _preview(model, request: PreviewRequest, step: int) -> PreviewResult:
+def _preview(model, request: PreviewRequest, stats, step: int) -> PreviewResult:
     device = next(model.parameters()).device
     regression = model.meta.get("task") == "regression"
     result = predict_image(
         model, request.image, axes=request.axes, device=device,
-        output="probabilities" if regression else "classes", norm_stats=request.stats,
+        output="probabilities" if regression else "classes", norm_stats=stats,
     )
     if regression:
         result = result[0]
@@ -79,44 +75,25 @@ def training_job(
 ) -> Generator[Any, None, Any]:
     """Train (see :func:`napari_unet.core.train.train`), yielding progress and previews.
 
-    ``model`` is trained in place, which is what lets previews use the live weights.
+    ``model`` may be None (a new or shipped starting model, as the core decides). The network
+    is trained in place, which is what lets previews use the live weights. Previews are
+    normalised with the statistics of the whole first training image, as prediction does.
     """
-    gen = train(config, pairs, model=model, device=device, stop=stop)
-    step = 0
+    live: list = []
+    gen = train(config, pairs, model=model, device=device, stop=stop, on_model=live.append)
+    stats = None
     try:
         while True:
             try:
                 record = next(gen)
             except StopIteration as done:
                 return done.value
-            step = record.step
             yield record
             request = previews.take() if previews is not None else None
-            if request is not None and getattr(record, "phase", "") == "train":
-                yield _preview(model, request, step)
+            if request is not None and live and getattr(record, "phase", "") == "train":
+                net = live[0]
+                if stats is None:
+                    stats = net.normalization.stats(pairs[0][0], axes=config.axes)
+                yield _preview(net, request, stats, record.step)
     finally:
         gen.close()
-
-
-def new_model(config: TrainConfig, pairs) -> UNet:
-    """A fresh U-Net sized for ``pairs`` (so the live preview can follow its weights)."""
-    task = config.task
-    in_channels = 1
-    if "C" in config.axes:
-        in_channels = int(np.shape(pairs[0][0])[config.axes.index("C")])
-    if task == "instances":
-        out = 3
-    elif task == "regression":
-        target = pairs[0][1]
-        out = int(np.shape(target)[config.axes.index("C")]) if "C" in config.axes and \
-            np.ndim(target) == np.ndim(pairs[0][0]) else 1
-    else:  # paint values 1..K are class indices 0..K-1; 0 (not painted) is ignored (-1)
-        out = check_classes([np.asarray(t).astype(np.int64) - 1 for _, t in pairs],
-                            task=task)
-        out = max(out, config.n_classes or 0)
-    return UNet(
-        dims=config.dims, in_channels=in_channels, out_channels=out, depth=config.depth,
-        base_channels=config.base_channels, padding=config.padding, norm=config.norm,
-        upsampling=config.upsampling, inplane_levels=config.inplane_levels,
-        normalization=Normalization.from_dict(config.normalization),
-    )

@@ -14,7 +14,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.augment import AugmentConfig
-from ..core.data import check_pair
+from ..core.data import check_classes, check_pair
 from ..core.io import guess_axes
 from ..core.model import UNet
 from ..core.train import TrainConfig
@@ -34,7 +34,6 @@ from ._training_job import (
     PreviewRequest,
     PreviewResult,
     PreviewSlot,
-    new_model,
     training_job,
 )
 
@@ -78,7 +77,7 @@ class TrainWidget(TrainControls):
         self.worker = None
         self._stop: threading.Event | None = None
         self._previews: PreviewSlot | None = None
-        self._preview_target: tuple | None = None  # (image layer name, axes, stats, shape)
+        self._preview_target: tuple | None = None  # (image layer name, axes, shape)
         self._last_config: TrainConfig | None = None
         self._last_pairs: list[tuple[str, str]] = []
         self._build()
@@ -179,6 +178,9 @@ class TrainWidget(TrainControls):
             class_names = class_names or list(
                 target.metadata.get("napari_unet", {}).get("class_names", [])
             )
+        if self.task_combo.currentText() == "semantic":  # paint 1..K -> classes 0..K-1
+            check_classes([np.asarray(t).astype(np.int64) - 1 for _, t in pairs],
+                          task="semantic")
         if len(axes_seen) > 1:
             raise ValueError(
                 f"the training images have different axes {sorted(axes_seen)}; train on images "
@@ -207,13 +209,12 @@ class TrainWidget(TrainControls):
         self._stop = threading.Event()
         self._previews = PreviewSlot()
         image_layer = get_layer(self.viewer, names[0][0], "image")
-        self._preview_target = (image_layer.name, axes, None, image_layer.data.shape)
+        self._preview_target = (image_layer.name, axes, image_layer.data.shape)
         if not resume:
             self.plot.clear_curves()
         self.progress.setValue(0)
         self.status.setText("preparing the training data…")
         self._started = time.perf_counter()
-        self._model = model
         self.worker = start_job(
             training_job(config, pairs, model=model, device="auto", stop=self._stop,
                          previews=self._previews),
@@ -227,7 +228,7 @@ class TrainWidget(TrainControls):
             self._preview_layer()  # added now: adding a layer costs the main thread ~0.5 s
             self._preview_timer.start()
 
-    def _start_model(self, config: TrainConfig, pairs, *, resume: bool) -> UNet:
+    def _start_model(self, config: TrainConfig, pairs, *, resume: bool) -> UNet | None:
         choice = "current model" if resume else self.start_combo.currentText()
         if choice == "current model":
             if self.state.model is None:
@@ -240,7 +241,7 @@ class TrainWidget(TrainControls):
             if not path:
                 raise ValueError("'start from model file' needs a model file: choose one")
             return load_model(path)
-        return new_model(config, pairs)
+        return None  # a new network, or a shipped starting model when the data look alike
 
     def stop(self) -> None:
         """Ask training to end after the current step; the model trained so far is kept."""
@@ -301,26 +302,20 @@ class TrainWidget(TrainControls):
         """Post the current slice (main thread, cheap) for the worker to predict."""
         if self._previews is None or self._preview_target is None:
             return
-        name, axes, stats, shape = self._preview_target
+        name, axes, _ = self._preview_target
         try:
             layer = get_layer(self.viewer, name, "image")
         except ValueError:
             self._preview_target = None
             return
-        if stats is None:  # whole-image statistics, once, as prediction uses them
-            stats = self._model.normalization.stats(layer.data, axes=axes)
-            self._preview_target = (name, axes, stats, shape)
-        dims = 3 if self._last_config.dims == 3 else 2
-        stack_axes = len(axes.replace("C", "")) - dims
+        stack_axes = len(axes.replace("C", "")) - self._last_config.dims
         lead = current_indices(self.viewer, layer, stack_axes)
         region = np.asarray(layer.data[lead])
-        self._previews.post(
-            PreviewRequest(region, axes[stack_axes:], lead, stats)
-        )
+        self._previews.post(PreviewRequest(region, axes[stack_axes:], lead))
 
     def _preview_layer(self):
         """The preview layer of the training image (added, all zeros, when missing)."""
-        name, axes, _, shape = self._preview_target
+        name, axes, shape = self._preview_target
         image = get_layer(self.viewer, name, "image")
         shape = tuple(s for s, a in zip(shape, axes) if a != "C")
         regression = self._last_config.task == "regression"
@@ -333,7 +328,8 @@ class TrainWidget(TrainControls):
         data = np.zeros(shape, np.float32 if regression else np.uint8)
         look = {} if regression else {
             "opacity": 0.6,
-            "colormap": class_colormap(self._model.out_channels, show_background=False),
+            "colormap": class_colormap(max(2, len(self._last_config.class_names or [])),
+                                       show_background=False),
         }
         return put_layer(self.viewer, preview_name, data, kind, like=image, **look)
 

@@ -11,7 +11,7 @@ The value of the generator (``StopIteration.value``, or ``yield from``) is the t
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -114,6 +114,7 @@ def train(
     model: UNet | None = None,
     device: str | torch.device = "auto",
     stop: Any = None,
+    on_model: Callable[[UNet], None] | None = None,
 ) -> Generator[TrainProgress, None, UNet]:
     """Train a U-Net on ``(image, target)`` pairs; yield progress; return the model.
 
@@ -130,6 +131,10 @@ def train(
     stop : object with ``is_set()`` or None
         E.g. a ``threading.Event``; training ends within one step after it is set and the
         model trained so far is returned.
+    on_model : callable or None
+        Called once, in the generator's thread, with the network about to be trained (the
+        given model, a starting model or a new one). It is trained in place, so a caller can
+        preview with its current weights between two records, e.g. the napari widget.
 
     Yields
     ------
@@ -209,6 +214,8 @@ def train(
     net.normalization = norm
     patch = _patch_shape(config, net, data)
     net.to(dev)
+    if on_model is not None:
+        on_model(net)
     bs = config.batch_size or auto_batch_size(net, patch, dev)
     loss_fn = _loss_fn(config, data)
     aug = AugmentConfig.from_dict(config.augment)
