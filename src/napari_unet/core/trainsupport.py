@@ -63,12 +63,12 @@ def auto_batch_size(
 
     CUDA: the free memory divided by the memory one sample takes in a forward and backward
     pass (measured with a trial pass of 2 samples), with a safety margin, capped at ``cap``.
-    CPU and others: about 4 x 128 x 128 (2D) or 2 x 32 x 128 x 128 (3D) pixels per batch,
+    CPU and others: about 4 x 128 x 128 (2D) or 2 x 16 x 96 x 96 (3D) pixels per batch,
     enough to keep the cores busy while keeping steps short enough for interactivity.
     """
     n_pix = math.prod(patch_shape)
     if device.type != "cuda":
-        budget = 4 * 128 * 128 if len(patch_shape) == 2 else 4 * 16 * 96 * 96
+        budget = 4 * 128 * 128 if len(patch_shape) == 2 else 2 * 16 * 96 * 96
         return int(max(1, min(cap, round(budget / n_pix))))
     free, _ = torch.cuda.mem_get_info(device)
     torch.cuda.reset_peak_memory_stats(device)
