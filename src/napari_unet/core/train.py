@@ -145,9 +145,17 @@ def train(
     Returns
     -------
     UNet
-        On the CPU, in eval mode, with best (or last) weights and ``meta`` filled: ``task``,
-        ``class_names``, ``axes``, ``training`` (config, steps, time, batch) and
-        ``validation`` (loss and per-class IoU).
+        On the CPU, in eval mode, with the last (or, with ``keep="best"``, the lowest
+        validation loss) weights and ``meta`` filled: ``task``, ``class_names``, ``axes``,
+        ``training`` (config, steps, time, batch, start) and ``validation`` (loss and
+        per-class IoU). When best and last differ, both are also at hand as
+        ``model.best_state_dict`` and ``model.last_state_dict``.
+
+    Notes
+    -----
+    Without ``model`` and with ``config.start == "auto"`` a shipped starting model is used
+    when the data look alike and the strokes agree with it (:mod:`~.startmodel`), and
+    fine-tuned at ``config.start_lr_factor`` times the learning rate.
 
     Raises
     ------
