@@ -135,7 +135,10 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
         yield _record(cfg, step, t0, times, losses, lr, val_loss, val_iou, bs, "train")
         since_val += times[-1]
         due = (val_every and step % val_every == 0) or (
-            not val_every and budget_used(step) >= next_val and since_val >= 9 * val_time
+            not val_every
+            and step >= 20
+            and budget_used(step) >= next_val
+            and since_val >= 9 * val_time
         )
         if tiles and due and budget_used(step) < 1.0:
             next_val = budget_used(step) + 1.0 / n_val
