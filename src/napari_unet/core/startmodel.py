@@ -37,12 +37,14 @@ _MAX_SIDE = 512
 
 
 def _as_plane(image: Any) -> np.ndarray:
-    a = image.compute() if hasattr(image, "compute") else image
-    a = np.asarray(a, np.float32)
-    if a.ndim != 2:
-        raise ValueError(f"signature: expected a 2D image, got shape {a.shape}")
-    step = max(1, int(np.ceil(max(a.shape) / (2 * _MAX_SIDE))))
-    return a[::step, ::step]
+    """A 2D image as float32, strided down (before reading, for lazy arrays) to at most
+    about 1024 pixels a side."""
+    if len(image.shape) != 2:
+        raise ValueError(f"signature: expected a 2D image, got shape {tuple(image.shape)}")
+    step = max(1, int(np.ceil(max(image.shape) / (2 * _MAX_SIDE))))
+    a = image[::step, ::step]
+    a = a.compute() if hasattr(a, "compute") else a
+    return np.asarray(a, np.float32)
 
 
 def image_features(image: Any) -> np.ndarray:
@@ -124,9 +126,9 @@ def _painted_agreement(model: UNet, pairs: list, k: int) -> tuple[float, tuple[i
     with torch.no_grad():
         for image, paint in pairs[:8]:
             img = _as_plane(image)
-            p = np.asarray(paint.compute() if hasattr(paint, "compute") else paint)
-            step = max(1, int(np.ceil(max(p.shape) / (2 * _MAX_SIDE))))
-            p = p[::step, ::step]
+            step = max(1, int(np.ceil(max(paint.shape) / (2 * _MAX_SIDE))))
+            p = paint[::step, ::step]
+            p = np.asarray(p.compute() if hasattr(p, "compute") else p)
             x = model.normalization.apply(img, model.normalization.stats(img, axes="YX"), axes="YX")
             out = padded_forward(model, torch.from_numpy(x)[None, None])[0].argmax(0).numpy()
             m = (p > 0) & (p <= k)
