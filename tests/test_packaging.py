@@ -46,6 +46,8 @@ def test_built_wheel_holds_real_manifest_and_sample_files(repo_root, tmp_path):
     assert "napari_unet/napari.yaml" in names
     assert "napari_unet/sample_data/em_membranes_strokes.tif" in names
     assert "napari_unet/sample_data/README.md" in names
+    assert "napari_unet/start_models/em_membranes.safetensors" in names
+    assert "napari_unet/start_models/em_membranes.json" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "napari_unet:napari.yaml" in text
