@@ -178,20 +178,17 @@ def train(
         if config.dims == 2
         else [patch[0]] + [max(16, p // 2) for p in patch[1:]]
     )
-    data = prepare_pairs(
-        pairs,
-        axes=config.axes,
-        dims=config.dims,
-        task=config.task,
-        normalization=norm,
-        n_classes=config.n_classes,
-        val_fraction=config.val_fraction,
-        region=region,
-        context=patch,
-        border_weight=config.border_weight,
-        border_sigma=config.border_sigma,
-        seed=config.seed,
-    )
+
+    def prepare(normalization: Normalization) -> TrainingSet:
+        return prepare_pairs(
+            pairs, axes=config.axes, dims=config.dims, task=config.task,
+            normalization=normalization, n_classes=config.n_classes,
+            val_fraction=config.val_fraction, region=region, context=patch,
+            border_weight=config.border_weight, border_sigma=config.border_sigma,
+            seed=config.seed,
+        )
+
+    data = prepare(norm)
     start_note = "given model" if model is not None else "random weights"
     if model is None and config.start != "none":
         from .startmodel import choose_start
@@ -203,20 +200,7 @@ def train(
         start_note = f"starting model {why}" if model is not None else f"random weights ({why})"
         if model is not None and model.normalization != norm:
             norm = model.normalization
-            data = prepare_pairs(
-                pairs,
-                axes=config.axes,
-                dims=config.dims,
-                task=config.task,
-                normalization=norm,
-                n_classes=config.n_classes,
-                val_fraction=config.val_fraction,
-                region=region,
-                context=patch,
-                border_weight=config.border_weight,
-                border_sigma=config.border_sigma,
-                seed=config.seed,
-            )
+            data = prepare(norm)
     channels = {it.image.shape[0] for it in data.items}
     if len(channels) != 1:
         raise ValueError(f"the training images have different channel counts: {sorted(channels)}")
