@@ -22,12 +22,9 @@ ONNX_OPSET = 17
 
 __all__ = [
     "example_input",
-    "export_bioimageio",
     "export_onnx",
     "export_torchscript",
-    "import_bioimageio",
     "reference_output",
-    "validate_bioimageio",
 ]
 
 
@@ -127,5 +124,13 @@ def reference_output(model: UNet, x: np.ndarray) -> np.ndarray:
     return out.numpy().astype(np.float32)
 
 
-# bioimage.io packages build on the helpers above; imported last to keep one public module.
-from .bioimageio import export_bioimageio, import_bioimageio, validate_bioimageio  # noqa: E402
+_PACKAGE_FUNCTIONS = ("export_bioimageio", "import_bioimageio", "validate_bioimageio")
+
+
+def __getattr__(name: str) -> object:
+    """The bioimage.io functions, from :mod:`.bioimageio` (which builds on this module)."""
+    if name in _PACKAGE_FUNCTIONS:
+        from . import bioimageio
+
+        return getattr(bioimageio, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
