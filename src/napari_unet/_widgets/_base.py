@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     import napari
+
+
+def path_row(placeholder: str, on_browse: Callable[[], None]) -> tuple[QLineEdit, QHBoxLayout]:
+    """A path field with a small "…" button that opens a file dialog (``on_browse``)."""
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    browse = QPushButton("…")
+    browse.setMaximumWidth(30)
+    browse.clicked.connect(on_browse)
+    row = QHBoxLayout()
+    row.addWidget(edit)
+    row.addWidget(browse)
+    return edit, row
 
 
 class DockWidget(QWidget):

@@ -10,7 +10,6 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QProgressBar,
     QPushButton,
@@ -19,7 +18,7 @@ from qtpy.QtWidgets import (
 
 from ..core.devices import describe_device
 from ..core.train import TrainConfig
-from ._base import DockWidget
+from ._base import DockWidget, path_row
 from ._plot import TrainingPlot
 
 #: size presets: (depth, base channels, 2D patch side, seconds of training)
@@ -67,14 +66,7 @@ class TrainControls(DockWidget):
         self.preset_combo.currentTextChanged.connect(self._apply_preset)
         self.start_combo = QComboBox()
         self.start_combo.addItems(["new model", "current model", "model file"])
-        self.start_file = QLineEdit()
-        self.start_file.setPlaceholderText("model file (for 'model file')")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse_model)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.start_file)
-        file_row.addWidget(browse)
+        self.start_file, file_row = path_row("model file (for 'model file')", self._browse_model)
         form.addRow("task", self.task_combo)
         form.addRow("dimensions", self.dims_combo)
         form.addRow("size", self.preset_combo)

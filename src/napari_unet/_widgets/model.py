@@ -10,7 +10,6 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QTextBrowser,
     QWidget,
@@ -18,7 +17,7 @@ from qtpy.QtWidgets import (
 
 from ..core.devices import describe_device
 from ..core.modelfile import SUFFIX, describe_card, load_model, make_card, save_model
-from ._base import DockWidget
+from ._base import DockWidget, path_row
 from ._jobs import start_job
 from ._state import state_for
 
@@ -70,14 +69,7 @@ class ModelWidget(DockWidget):
         super().__init__(napari_viewer, parent)
         self.state = state_for(napari_viewer)
         self.worker = None
-        self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText(f"model file (*{SUFFIX}) or export folder")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.path_edit)
-        row.addWidget(browse)
+        self.path_edit, row = path_row(f"model file (*{SUFFIX}) or export folder", self._browse)
         self.body.addLayout(row)
         buttons = QHBoxLayout()
         self.save_button = QPushButton("Save")

@@ -13,7 +13,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -21,7 +20,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.io import guess_axes
-from ._base import DockWidget
+from ._base import DockWidget, path_row
 from ._jobs import start_job
 from ._layers import (
     class_colormap,
@@ -61,14 +60,7 @@ class PredictWidget(DockWidget):
         form = QFormLayout()
         self.model_combo = QComboBox()
         self.model_combo.addItems(["current model", "model file"])
-        self.model_file = QLineEdit()
-        self.model_file.setPlaceholderText("model file (for 'model file')")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.model_file)
-        row.addWidget(browse)
+        self.model_file, row = path_row("model file (for 'model file')", self._browse)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.image_combo = QComboBox()

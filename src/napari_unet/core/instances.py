@@ -115,6 +115,19 @@ def check_spacing(spacing: Sequence[float] | float | None, ndim: int) -> tuple[f
     return sp
 
 
+def checked_options(
+    probabilities: Any, spacing: Sequence[float] | float | None, *fields: Any
+) -> tuple[InstanceOptions, int, tuple[float, ...]]:
+    """Options from the fields of :class:`InstanceOptions` (in order), checked against the input.
+
+    Returns the options, the number of spatial axes and the spacing per axis.
+    """
+    *values, channels = fields
+    opts = InstanceOptions(*values, tuple(channels))  # type: ignore[arg-type]
+    ndim = _check_probabilities(probabilities, opts.channels)
+    return opts, ndim, check_spacing(spacing, ndim)
+
+
 def _structure(ndim: int) -> np.ndarray:
     return ndi.generate_binary_structure(ndim, 1)
 
@@ -218,17 +231,10 @@ def instances_from_probabilities(
     numpy.ndarray
         int32 labels with the spatial shape: 0 background, objects 1..N.
     """
-    opts = InstanceOptions(
-        foreground_threshold,
-        seed_threshold,
-        min_seed_size,
-        min_size,
-        fill_holes,
-        max_hole_size,
-        tuple(channels),  # type: ignore[arg-type]
+    opts, ndim, sp = checked_options(
+        probabilities, spacing, foreground_threshold, seed_threshold, min_seed_size, min_size,
+        fill_holes, max_hole_size, channels,
     )
-    ndim = _check_probabilities(probabilities, opts.channels)
-    sp = check_spacing(spacing, ndim)
     p = np.asarray(probabilities, dtype=np.float32)
     structure = _structure(ndim)
     fg, seed_mask = _foreground_seeds(p, opts)

@@ -32,13 +32,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .instances import (
-    InstanceOptions,
-    _check_probabilities,
     _flood,
     _foreground_seeds,
     _pixels,
     _structure,
-    check_spacing,
+    checked_options,
 )
 from .progress import Progress
 
@@ -104,17 +102,10 @@ def instances_tiled(
     array-like
         ``out`` when given, else a numpy int32 array.
     """
-    opts = InstanceOptions(
-        foreground_threshold,
-        seed_threshold,
-        min_seed_size,
-        min_size,
-        fill_holes,
-        max_hole_size,
-        tuple(channels),  # type: ignore[arg-type]
+    opts, ndim, sp = checked_options(
+        probabilities, spacing, foreground_threshold, seed_threshold, min_seed_size, min_size,
+        fill_holes, max_hole_size, channels,
     )
-    ndim = _check_probabilities(probabilities, opts.channels)
-    sp = check_spacing(spacing, ndim)
     shape = tuple(int(s) for s in probabilities.shape[1:])
     block = _per_axis(block_shape, ndim, "block_shape", minimum=1)
     hal = _per_axis(halo, ndim, "halo", minimum=0)
