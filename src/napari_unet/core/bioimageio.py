@@ -34,6 +34,7 @@ import torch
 from napari_unet.core.model import UNet
 from napari_unet.core.modelfile import load_model, make_card, save_model
 
+from .bioimageio_docs import MODEL_ATTACHMENT, cover_image, documentation
 from .export import (
     ONNX_OPSET,
     _eval_copy,
@@ -45,7 +46,6 @@ from .export import (
 
 #: File names inside a bioimage.io package.
 RDF = "rdf.yaml"
-MODEL_ATTACHMENT = "model.unet.safetensors"
 #: bioimage.io format version written.
 FORMAT_VERSION = "0.5.4"
 _UNET_CITATION = {
@@ -66,70 +66,6 @@ def _sha256(path: Path) -> str:
 def _ident(name: str, fallback: str) -> str:
     out = re.sub(r"[^A-Za-z0-9_]+", "_", str(name)).strip("_")
     return out or fallback
-
-
-def _cover(x: np.ndarray, y: np.ndarray, path: Path) -> None:
-    """A 2:1 cover: the input (left) and the prediction (right), middle slice for 3D."""
-    from skimage.io import imsave
-    from skimage.transform import resize
-
-    def mid(a: np.ndarray) -> np.ndarray:
-        return a[a.shape[0] // 2] if a.ndim == 3 else a
-
-    def grey(a: np.ndarray) -> np.ndarray:
-        lo, hi = np.percentile(a, [1, 99])
-        return np.clip((a - lo) / max(hi - lo, 1e-6), 0, 1)
-
-    left = grey(mid(x[0, 0]))
-    right = grey(mid(y[0, -1])) if y.shape[1] <= 3 else grey(mid(np.argmax(y[0], axis=0)))
-    side = 256
-    tiles = [resize(t, (side, side), order=0, anti_aliasing=False) for t in (left, right)]
-    image = (np.concatenate(tiles, axis=1) * 255).astype(np.uint8)
-    imsave(str(path), np.stack([image] * 3, axis=-1), check_contrast=False)
-
-
-def _documentation(card: dict[str, Any]) -> str:
-    arch = card["architecture"]
-    classes = "\n".join(f"- {v}: {n}" for v, n in zip(card.get("classes", []),
-                                                        card.get("class_names") or []))
-    return f"""# {card['name']}
-
-{card.get('description') or 'A U-Net trained interactively with napari-unet.'}
-
-## Model
-- Task: {card['task']}
-- {arch['dims']}D U-Net (Ronneberger et al. 2015): depth {arch['depth']}, {arch['base_channels']}
-  base channels, '{arch['padding']}' convolutions, {arch['norm']} normalisation,
-  {arch['in_channels']} input channel(s), {arch['out_channels']} output channel(s).
-- Halo (context per side for exact tiling): {card['sizes']['halo']}.
-
-## Input
-Image axes {card.get('axes')}; intensities scaled per image and channel so that the
-{card['normalization'].get('low')} and {card['normalization'].get('high')} percentiles map to 0
-and 1 (`scale_range`; mode {card['normalization'].get('mode')}).
-
-## Output
-{'Raw regression values.' if card['task'] == 'regression' else
- 'Class probabilities (softmax over the channel axis); class k+1 is channel k:'}
-{classes}
-
-## Training
-```
-{card.get('train_config')}
-```
-
-## Validation
-Metrics on the held-out painted pixels at the end of training: {card.get('validation')}.
-The package's test tensors were produced by this exact network; a bioimage.io runtime
-should reproduce them within float32 rounding.
-
-## Use
-In napari: the napari-unet Model widget loads `{MODEL_ATTACHMENT}` (attached). On the command
-line: `napari-unet predict {MODEL_ATTACHMENT} IMAGE --out DIR`.
-
-Exported {card['provenance']['date']} with napari-unet {card['provenance']['napari_unet']},
-torch {card['provenance']['torch']}.
-"""
 
 
 def _axes(model: UNet, tensor: str, channel_names: list[str], *, output: bool,
@@ -215,8 +151,8 @@ def export_bioimageio(model: UNet, path: str | Path, *, sample: np.ndarray | Non
 
         tifffile.imwrite(folder / "sample_input.tif", x, photometric="minisblack")
         tifffile.imwrite(folder / "sample_output.tif", y, photometric="minisblack")
-        _cover(x, y, folder / "cover.png")
-        (folder / "documentation.md").write_text(_documentation(card), encoding="utf-8")
+        cover_image(x, y, folder / "cover.png")
+        (folder / "documentation.md").write_text(documentation(card), encoding="utf-8")
         save_model(net, folder / MODEL_ATTACHMENT, train_config=card.get("train_config"),
                    training_data=card.get("training_data"), validation=card.get("validation"),
                    name=card["name"], description=card.get("description"))
