@@ -74,9 +74,11 @@ def free_memory(device: str | torch.device = "auto") -> int:
 
 #: Share of free memory a prediction may use for its working tensors, per device type.
 MEMORY_FRACTION = {"cuda": 0.6, "mps": 0.3, "cpu": 0.25}
-#: Upper bound of a CPU prediction's working memory: bigger tiles are no faster on a CPU once
-#: the halo is a small share of a tile, and the rest of the machine (napari) needs memory too.
-CPU_MEMORY_CAP = 1 << 30
+#: Upper bound of a CPU prediction's working memory. In 2D the halo is a small share of a tile
+#: long before this; in 3D it is not (a depth-3 model's halo of 14x24x24 voxels costs 2x the
+#: work of a 100x100x68 core), and whole stacks of ~100x200x200 fit in one tile below it. The
+#: rest of the machine (napari, the user's data) keeps three quarters of the free memory.
+CPU_MEMORY_CAP = 4 << 30
 
 
 def memory_budget(device: str | torch.device = "auto") -> int:

@@ -22,7 +22,8 @@ def activation_bytes_per_voxel(model: Any, element_bytes: int = 4) -> float:
     Counts the skip tensors kept for the decoder and the widest moment of the top decoder level
     (upsampled features, skip, their concatenation and a convolution's output), plus input and
     output, with a margin for convolution workspaces and allocator slack (calibrated against
-    the peak resident memory of CPU forward passes: it overestimates wide models a little).
+    the peak resident memory of channels-last CPU forward passes, 2D and 3D, 8-32 base
+    channels: it overestimates by 5-25 %, most for big tiles).
     """
     chans = [model.base_channels * 2**level for level in range(model.depth)]
     scale, skips = 1, 0.0
@@ -30,7 +31,7 @@ def activation_bytes_per_voxel(model: Any, element_bytes: int = 4) -> float:
         skips += chans[level] / scale
         scale *= math.prod(factor)
     top = 4 * chans[0] + model.in_channels + 2 * model.out_channels
-    return element_bytes * (1.5 * (skips + top) + 24)
+    return element_bytes * (1.3 * (skips + top) + 8)
 
 
 def _fuse_conv_bn(net: torch.nn.Module) -> None:
@@ -51,20 +52,31 @@ def _fuse_conv_bn(net: torch.nn.Module) -> None:
 def inference_network(model: Any, device: str | torch.device = "auto", *,
                       channels_last: bool | None = None) -> torch.nn.Module:
     """The copy of ``model`` that prediction runs: eval mode, batch norms folded into the
-    convolutions, on ``device``, channels-last where that is faster (CUDA; 2D on CPUs).
+    convolutions, on ``device``, channels-last where that is faster (see
+    :func:`uses_channels_last`).
 
     The caller's model is never touched. Feed it ``x.contiguous(memory_format=...)`` inputs in
     the same layout (see :func:`channels_last_format`).
     """
     dev = resolve_device(device)
     if channels_last is None:
-        channels_last = dev.type == "cuda" or (dev.type == "cpu" and model.dims == 2)
+        channels_last = uses_channels_last(dev)
     with torch.no_grad():
         net = copy.deepcopy(model).eval()
         _fuse_conv_bn(net)
         if channels_last:
             return net.to(dev, memory_format=channels_last_format(model.dims))
         return net.to(dev)
+
+
+def uses_channels_last(device: str | torch.device = "auto") -> bool:
+    """Whether prediction runs channels-last on ``device``: on CUDA and on CPUs, 2D and 3D.
+
+    Measured on this project's CPU (torch 2.13, oneDNN): channels-last 3D convolutions ran
+    1.5-2.3x faster than contiguous ones and peaked at 15-25 % less memory (depth 3, 8-16
+    base channels, tiles of 64x128x128 to 128x248x248); 2D ones were faster too.
+    """
+    return resolve_device(device).type in ("cuda", "cpu")
 
 
 def channels_last_format(dims: int) -> torch.memory_format:

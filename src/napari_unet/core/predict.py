@@ -31,6 +31,7 @@ from napari_unet.core.inference import (
     channels_last_format,
     inference_network,
     is_out_of_memory,
+    uses_channels_last,
 )
 from napari_unet.core.progress import Progress
 from napari_unet.core.tiling import TileGrid, auto_core_shape, plan_grid, read_tile
@@ -241,7 +242,7 @@ class _Job:
         self.block_axes = "C" + ("ZYX" if model.dims == 3 else "YX")
         self.float_input = np.dtype(source.dtype).kind == "f"
         # Channels-last convolutions: faster with cuDNN, and on CPUs (oneDNN) for 2D models.
-        self.channels_last = dev.type == "cuda" or (dev.type == "cpu" and model.dims == 2)
+        self.channels_last = uses_channels_last(dev)
         self._warn_norm()
 
     def _warn_norm(self) -> None:
