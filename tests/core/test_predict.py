@@ -238,6 +238,17 @@ def test_memory_budget_sets_the_tiles_and_keeps_the_result(em_crop):
     assert np.abs(big[-1] - small[-1]).max() <= TOL["same"]
 
 
+def test_cpu_budget_is_a_share_of_free_memory_capped_per_dimensionality():
+    from napari_unet.core.devices import CPU_MEMORY_CAP, free_memory, memory_budget
+
+    free = free_memory("cpu")
+    for dims in (2, 3):
+        budget = memory_budget("cpu", dims)
+        assert 64 << 20 <= budget <= max(CPU_MEMORY_CAP[dims], 64 << 20)
+        assert budget <= max(free * 0.3, 64 << 20)  # a quarter, with room for free RAM moving
+    assert memory_budget("cpu", 3) >= memory_budget("cpu", 2)
+
+
 def test_group_norm_warns_when_it_must_tile(em_crop):
     model = sensitive_unet(norm="group")
     with pytest.warns(UserWarning, match="group normalisation"):

@@ -74,17 +74,23 @@ def free_memory(device: str | torch.device = "auto") -> int:
 
 #: Share of free memory a prediction may use for its working tensors, per device type.
 MEMORY_FRACTION = {"cuda": 0.6, "mps": 0.3, "cpu": 0.25}
-#: Upper bound of a CPU prediction's working memory. In 2D the halo is a small share of a tile
-#: long before this; in 3D it is not (a depth-3 model's halo of 14x24x24 voxels costs 2x the
-#: work of a 100x100x68 core), and whole stacks of ~100x200x200 fit in one tile below it. The
-#: rest of the machine (napari, the user's data) keeps three quarters of the free memory.
-CPU_MEMORY_CAP = 4 << 30
+#: Upper bound of a CPU prediction's working memory, per model dimensionality. In 2D the halo
+#: is a small share of a tile long before 1 GiB (56 px of a 1136 px tile for a depth-4 model):
+#: bigger tiles would only take memory from napari and the user's data. In 3D it is not (a
+#: depth-3 model's halo of 14x24x24 voxels doubles the work of a 100x100x68 core), and whole
+#: stacks of ~100x200x200 fit in one tile under 4 GiB. Either way the rest of the machine keeps
+#: at least three quarters of the free memory.
+CPU_MEMORY_CAP = {2: 1 << 30, 3: 4 << 30}
 
 
-def memory_budget(device: str | torch.device = "auto") -> int:
-    """Bytes a prediction may plan to use for its tiles and activations on ``device``."""
+def memory_budget(device: str | torch.device = "auto", dims: int = 2) -> int:
+    """Bytes a prediction may plan to use for its tiles and activations on ``device``.
+
+    A share of the free memory (:data:`MEMORY_FRACTION`); on CPUs at most
+    :data:`CPU_MEMORY_CAP` for a ``dims``-D model; never less than 64 MiB.
+    """
     dev = resolve_device(device)
     budget = int(free_memory(dev) * MEMORY_FRACTION.get(dev.type, 0.25))
     if dev.type != "cuda":
-        budget = min(budget, CPU_MEMORY_CAP)
+        budget = min(budget, CPU_MEMORY_CAP[3 if dims == 3 else 2])
     return max(budget, 64 << 20)

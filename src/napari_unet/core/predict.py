@@ -206,7 +206,8 @@ def predict(
         source, axes=plan.axes)
     results = _results(kinds, out, plan, model.out_channels)
     amp = dev.type == "cuda" if amp is None else bool(amp)
-    budget = default_memory_budget(dev) if memory_budget is None else int(memory_budget)
+    budget = (default_memory_budget(dev, model.dims) if memory_budget is None
+              else int(memory_budget))
     per_voxel = activation_bytes_per_voxel(model, 2 if amp else 4)
     if tile_shape is None:
         core = auto_core_shape(model, plan.spatial_shape, halo_t, budget / per_voxel)
