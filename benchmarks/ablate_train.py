@@ -46,7 +46,6 @@ from bench_quality import LOADERS, run_unet, score
 from bench_train import (
     _strokes,
     isbi,
-    naive_config,
     run_train,
     score_membranes,
     unet_membranes,
@@ -64,10 +63,23 @@ def _aug(**kw: Any) -> dict:
 
 _FLIPS = AugmentConfig(scale=0.0, elastic=0.0, gamma=0.0, contrast=0.0, noise=0.0).to_dict()
 
-#: Overrides of ``TrainConfig(start="none")``; ``naive`` is bench_train's naive configuration.
+#: bench_train's naive configuration, as overrides of the defaults.
+NAIVE: dict[str, Any] = {
+    "depth": 4,
+    "lr": 1e-3,
+    "schedule": "constant",
+    "warmup_steps": 0,
+    "dice_weight": 0.0,
+    "augment": AugmentConfig.off().to_dict(),
+    "balance": False,
+    "val_fraction": 0.0,
+}
+
+#: Overrides of ``TrainConfig(start="none", batch_size=4)``. The first group moves one field
+#: away from the defaults; the second puts one default back into ``naive`` (``naive+aug``).
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "naive": {"naive": True},
+    "naive": NAIVE,
     "depth4": {"depth": 4},
     "aug_off": {"augment": AugmentConfig.off().to_dict()},
     "no_elastic": {"augment": _aug(elastic=0.0)},
@@ -83,6 +95,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "patch192_b2": {"patch_shape": [192, 192], "batch_size": 2},
     "batch8": {"batch_size": 8},
     "batch2": {"batch_size": 2},
+    # defaults put back, one at a time, on top of "naive"
+    "depth3": {"depth": 3},
+    "aug": {"augment": _AUG},
+    "dice05": {"dice_weight": 0.5},
+    "balance": {"balance": True},
+    "lr3e-3": {"lr": 3e-3},
+    "cosine": {"schedule": "cosine", "warmup_steps": 20},
+    "val01": {"val_fraction": 0.1},
 }
 
 
@@ -102,14 +122,10 @@ def strokes_run(overrides: dict[str, Any], steps: int, seed: int) -> dict[str, A
     for i in range(5):
         image, membrane = isbi(i)
         pairs.append((image, _strokes(membrane.astype(int), 2, i)))
-    if overrides.get("naive"):
-        cfg = naive_config(1.0, seed)
-        cfg.max_seconds, cfg.max_steps = None, steps
-    else:
-        cfg = TrainConfig(start="none", batch_size=4, max_steps=steps, seed=seed)
-        for k, v in overrides.items():
-            setattr(cfg, k, v)
-        cfg = TrainConfig.from_dict(cfg.to_dict())  # re-validate
+    cfg = TrainConfig(start="none", batch_size=4, max_steps=steps, seed=seed)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    cfg = TrainConfig.from_dict(cfg.to_dict())  # re-validate
     t = time.perf_counter()
     model, done = run_train(cfg, pairs, "cpu")
     took = time.perf_counter() - t
@@ -119,20 +135,6 @@ def strokes_run(overrides: dict[str, Any], steps: int, seed: int) -> dict[str, A
 
 def quality_run(case_name: str, overrides: dict[str, Any], steps: int, seed: int) -> dict:
     case = LOADERS[case_name](False)
-    if overrides.get("naive"):
-        n = naive_config(1.0, seed).to_dict()
-        overrides = {
-            k: n[k]
-            for k in (
-                "depth",
-                "lr",
-                "schedule",
-                "warmup_steps",
-                "dice_weight",
-                "augment",
-                "balance",
-            )
-        }
     case.config = {**case.config, "seed": seed, **overrides}
     probs, info = run_unet(case, steps=steps, seconds=None, device="cpu", start="none")
     s = score(case, probs)
