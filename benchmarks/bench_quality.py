@@ -52,6 +52,7 @@ from scipy import ndimage as ndi
 
 from napari_unet.core.data import instance_targets
 from napari_unet.core.devices import describe_device, resolve_device
+from napari_unet.core.instance_tuning import model_instance_options
 from napari_unet.core.metrics import adapted_rand_error, class_scores, match_dataset
 from napari_unet.core.normalize import Normalization
 from napari_unet.core.postprocess import instances, probabilities_to_classes
@@ -258,6 +259,8 @@ def run_unet(
         "predict_s": time.perf_counter() - t0,
         "steps": getattr(last, "step", None),
         "start": str((model.meta.get("training") or {}).get("start", "")),
+        # post-processing fitted to the training masks by train() (instance models)
+        "options": model_instance_options(model.meta, case.spacing, len(case.axes)),
     }
     return probs, info
 
@@ -308,15 +311,22 @@ def run_rf(
 # ---------------------------------------------------------------------------------- scores
 
 
-def score(case: Case, probs: list[np.ndarray]) -> dict[str, float]:
-    """Same post-processing and metrics for every method."""
+def score(
+    case: Case, probs: list[np.ndarray], options: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """Same post-processing and metrics for every method; instance ``options`` fitted to the
+    U-Net when training (the forest keeps the defaults: its probabilities on its own training
+    pixels are near-perfect, nothing to fit them on)."""
     if case.task == "semantic":  # ISBI: membrane IoU; objects = regions between membranes
         classes = [probabilities_to_classes(p) for p in probs]
         iou = _pooled_iou(classes, case.test_truth, 1)
         pred_obj = [ndi.label(c == 2)[0] for c in classes]
         true_obj = [ndi.label(t == 2)[0] for t in case.test_truth]
     else:
-        pred_obj = [instances(p, spacing=case.spacing, min_size=case.min_size) for p in probs]
+        pred_obj = [
+            instances(p, spacing=case.spacing, min_size=case.min_size, **(options or {}))
+            for p in probs
+        ]
         true_obj = case.test_truth
         iou = _pooled_iou([(o > 0) + 1 for o in pred_obj], [(t > 0) + 1 for t in true_obj], 2)
     m = match_dataset(pred_obj, true_obj, thresholds=(0.5, 0.75))
@@ -454,7 +464,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 probs, info = run_rf(case)
                 budget = f"{RF_TREES} trees / {RF_SAMPLES // 1000}k px, CPU"
-            s = score(case, probs)
+            options = info.pop("options", None)
+            s = score(case, probs, options)
+            if options:
+                budget += "; fitted " + ", ".join(f"{k} {v:.3g}" for k, v in options.items())
             row = {"case": name, "method": method, **s, **info, "budget": budget, "when": when}
             row["target"] = _target(name, method, s)
             rows.append(row)

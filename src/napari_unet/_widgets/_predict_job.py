@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.instance_tuning import model_instance_options
 from ..core.postprocess import instances
 from ..core.predict import predict
 from ..core.progress import Progress
@@ -86,18 +87,22 @@ def prediction_job(
         )
     if "instances" in outputs and task == "instances":
         yield Progress(1, 1, "separating objects")
-        results["instances"] = _instances(probabilities, axes, model.dims, spacing)
+        results["instances"] = _instances(probabilities, axes, model, spacing)
     return results
 
 
-def _instances(probabilities, axes: str, dims: int, spacing) -> np.ndarray:
-    """Objects per time point; 2D models over Z still give 3D objects (the stack is a volume)."""
+def _instances(probabilities, axes: str, model, spacing) -> np.ndarray:
+    """Objects per time point; 2D models over Z still give 3D objects (the stack is a volume).
+
+    With the post-processing options fitted to the model when it was trained.
+    """
     spatial = axes.replace("C", "")
     n_time = spatial.count("T")
     p = np.asarray(probabilities)
+    options = model_instance_options(model.meta, spacing, p.ndim - 1 - n_time)
     if not n_time:
-        return instances(p, spacing=spacing).astype(np.int32)
+        return instances(p, spacing=spacing, **options).astype(np.int32)
     t = spatial.index("T")
-    frames = [instances(np.take(p, i, axis=1 + t), spacing=spacing)
+    frames = [instances(np.take(p, i, axis=1 + t), spacing=spacing, **options)
               for i in range(p.shape[1 + t])]
     return np.stack(frames, axis=t).astype(np.int32)

@@ -46,8 +46,9 @@ INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
 
 
 def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
-               quiet: bool) -> Path:
-    """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities.
+               quiet: bool, options: dict[str, Any] | None = None) -> Path:
+    """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities,
+    with the post-processing ``options`` fitted to the model (sizes in pixels).
 
     Probabilities in a zarr store of one frame are processed block by block into a zarr store
     (memory stays bounded); otherwise frame by frame in memory.
@@ -63,7 +64,8 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
         out = create_zarr(target, shape=probabilities.shape[1:], dtype=np.int32,
                           chunks=tuple(min(b, s) for b, s in
                                        zip(INSTANCE_BLOCK[dims], probabilities.shape[1:])))
-        gen = instances_tiled(probabilities, block_shape=INSTANCE_BLOCK[dims], out=out)
+        gen = instances_tiled(probabilities, block_shape=INSTANCE_BLOCK[dims], out=out,
+                              **(options or {}))
         drive(gen, Bar("instances", quiet=quiet))
         return target
     order = [out_axes.index(a) for a in loop + list(spatial)]
@@ -71,13 +73,14 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
     probs = np.asarray(probabilities)
     probs = np.transpose(probs, [0, *(i + 1 for i in order)])
     for frame in np.ndindex(*labels.shape[: len(loop)]):
-        labels[frame] = instances(probs[(slice(None), *frame)])
+        labels[frame] = instances(probs[(slice(None), *frame)], **(options or {}))
     return write_result(target, np.transpose(labels, np.argsort(order)))
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
          out_dir: Path) -> list[Path]:
     from napari_unet.core.axes import parse_axes
+    from napari_unet.core.instance_tuning import model_instance_options
     from napari_unet.core.io import create_zarr, output_path, read_image, write_result
     from napari_unet.core.predict import predict
 
@@ -134,7 +137,8 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
             written.append(target)
     if "instances" in kinds:
         written.append(_instances(results["probabilities"], plan, model.dims,
-                                  output_path(out_dir, path, "instances", fmt), quiet=args.quiet))
+                                  output_path(out_dir, path, "instances", fmt), quiet=args.quiet,
+                                  options=model_instance_options(model.meta, None, model.dims)))
     for kind in need:  # stores written only as a step towards another output
         if kind not in kinds and (fmt == "zarr" or args.scheduler):
             shutil.rmtree(output_path(out_dir, path, kind, "zarr"), ignore_errors=True)

@@ -10,6 +10,7 @@ The value of the generator (``StopIteration.value``, or ``yield from``) is the t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
@@ -254,8 +255,52 @@ def train(
         "start": start_note,
         "lr_scale": config.start_lr_factor if start_note.startswith("starting model") else 1.0,
     }
+    tune = config.task == "instances" and config.tune_instances
+    if tune and config.max_seconds:  # keep a tenth of the time budget for the tuning
+        state["config"] = dataclasses.replace(config, max_seconds=0.9 * config.max_seconds)
     try:
-        result = yield from run(state)
+        steps = run(state)
+        while True:
+            try:
+                record = next(steps)
+            except StopIteration as end:
+                result = end.value
+                break
+            if tune and record.phase == "done":  # the model is trained, in eval mode
+                deadline = t0 + config.max_seconds if config.max_seconds else None
+                yield dataclasses.replace(record, phase="tune",
+                                          message="fitting the instance post-processing")
+                _tune_instances(net, pairs, config, dev, deadline)
+                record = dataclasses.replace(record, elapsed=time.perf_counter() - t0)
+            yield record
     finally:
         free_memory(dev)
     return result
+
+
+#: Most labelled pixels (voxels) predicted for fitting the instance post-processing.
+_TUNE_PIXELS = 2_000_000
+
+
+def _tune_instances(model: UNet, pairs: Sequence[tuple[Any, Any]], config: TrainConfig,
+                    device: torch.device, deadline: float | None) -> None:
+    """Fit the instance options to (a part of) the training masks; store them in the model."""
+    from .instance_tuning import fitted_options_meta, tune_instance_options
+    from .predict import predict_image
+
+    probs, masks, total = [], [], 0
+    for image, mask in pairs:
+        if total >= _TUNE_PIXELS:
+            break
+        mask = np.asarray(mask)
+        if mask.ndim != model.dims or not (mask > 0).any():
+            continue  # time series and partial paintings: keep the defaults for those
+        probs.append(predict_image(model, np.asarray(image), axes=config.axes, device=device))
+        masks.append(mask.astype(np.int64))
+        total += mask.size
+    if not probs:
+        return
+    options, f1, default_f1 = tune_instance_options(probs, masks, deadline=deadline)
+    model.meta["instance_options"] = fitted_options_meta(
+        options, pixels=total, f1=f1, default_f1=default_f1
+    )
