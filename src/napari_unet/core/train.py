@@ -267,7 +267,9 @@ def train(
                 result = end.value
                 break
             if tune and record.phase == "done":  # the model is trained, in eval mode
-                deadline = t0 + config.max_seconds if config.max_seconds else None
+                deadline = time.perf_counter() + _TUNE_SECONDS
+                if config.max_seconds:
+                    deadline = min(deadline, t0 + config.max_seconds)
                 yield dataclasses.replace(record, phase="tune",
                                           message="fitting the instance post-processing")
                 _tune_instances(net, pairs, config, dev, deadline)
@@ -278,8 +280,10 @@ def train(
     return result
 
 
-#: Most labelled pixels (voxels) predicted for fitting the instance post-processing.
+#: Most labelled pixels (voxels) predicted for fitting the instance post-processing, and the
+#: most seconds it may take (the best options found by then are kept).
 _TUNE_PIXELS = 2_000_000
+_TUNE_SECONDS = 30.0
 
 
 def _tune_instances(model: UNet, pairs: Sequence[tuple[Any, Any]], config: TrainConfig,
