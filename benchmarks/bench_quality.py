@@ -237,7 +237,7 @@ def run_unet(
     # the test images are held out already: train on every painted pixel, keep the last weights
     cfg.update(seed=0, val_fraction=0.0, keep="last", batch_size=4, start=start)
     cfg.update(case.config)
-    cfg.update(max_steps=steps, max_seconds=seconds)
+    cfg.update(max_steps=steps, max_seconds=seconds or None)
     config = TrainConfig(**cfg)
     t0 = time.perf_counter()
     gen = train(config, list(zip(case.train_images, case.train_targets)), device=device)
@@ -424,7 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cases", default=",".join(LOADERS), help="comma-separated case names")
     ap.add_argument("--quick", action="store_true", help="few images, short budget; writes nothing")
     ap.add_argument("--steps", type=int, default=None, help="U-Net step budget per case")
-    ap.add_argument("--seconds", type=float, default=None, help="U-Net time budget per case")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="U-Net time budget per case (0: none, the step budget alone: use it "
+                    "when other jobs load the machine)")
     ap.add_argument("--device", default="auto")
     ap.add_argument(
         "--methods",
@@ -445,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     gpu = resolve_device(a.device).type == "cuda"
     steps = a.steps or (200 if a.quick else (3000 if gpu else 2000))
-    seconds = a.seconds or (40.0 if a.quick else (300.0 if gpu else 150.0))
+    seconds = (40.0 if a.quick else (300.0 if gpu else 150.0)) if a.seconds is None else a.seconds
     device = describe_device(a.device)
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
@@ -458,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 probs, info = run_unet(
                     case, steps=steps, seconds=seconds, device=a.device, start=start
                 )
-                budget = f"{steps} steps / {seconds:.0f} s, {device}"
+                budget = f"{steps} steps / {seconds:.0f} s, {device}" if seconds else (
+                    f"{steps} steps, no time limit, {device}")
                 if method == "unet-start":
                     budget += f"; {info['start'].split(' (')[0]}"
             else:
