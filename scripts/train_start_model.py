@@ -54,6 +54,10 @@ def main() -> None:
     p.add_argument("name", choices=sorted(RECIPES))
     p.add_argument("--seconds", type=float, default=900)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--depth", type=int, default=TrainConfig.depth)
+    p.add_argument("--channels", type=int, default=TrainConfig.base_channels)
+    p.add_argument("--out", default=None,
+                   help="file stem under start_models/ (default: the recipe's name)")
     a = p.parse_args()
     pairs, info = RECIPES[a.name]()
     config = TrainConfig(
@@ -63,6 +67,8 @@ def main() -> None:
         prior="off",
         class_names=info["class_names"],
         start="none",
+        depth=a.depth,
+        base_channels=a.channels,
     )
     t = time.perf_counter()
     gen = train(config, pairs, device="auto")
@@ -77,10 +83,11 @@ def main() -> None:
         except StopIteration as done:
             model = done.value
             break
-    info["recipe"] = "scripts/train_start_model.py " + a.name + f" --seconds {a.seconds:g}"
+    info["recipe"] = (f"scripts/train_start_model.py {a.name} --seconds {a.seconds:g} "
+                      f"--depth {a.depth} --channels {a.channels} --seed {a.seed}")
     info["signature"] = signature([im for im, _ in pairs])
     info["trained_seconds"] = round(time.perf_counter() - t, 1)
-    path = save_start_model(model, START_DIR / a.name, info)
+    path = save_start_model(model, START_DIR / (a.out or a.name), info)
     print(json.dumps(model.meta.get("validation")), path, torch.__version__)
 
 
