@@ -20,6 +20,12 @@ Every variant starts from ``TrainConfig(start="none", batch_size=4)`` (4 is what
 picks for 128 x 128 patches) plus the case's fields and the variant's overrides; see
 ``VARIANTS``. One JSON line per run is appended to ``--out`` and a median table is printed.
 
+Measured (12:00-12:55 UTC, 1 thread, 750 steps, 2 seeds; figures in the lead's RESULTS.md):
+the defaults (0.55) beat a naive U-Net from random weights (0.52; 0.48 at 1500 steps, it
+overfits without augmentation); the 0.624 "naive" row of bench_train had silently
+fine-tuned the shipped starting model. No single change from the defaults gained more than
+run-to-run noise; turning augmentation off lost 0.05.
+
 Run (from the repository root; data from ``../shared/data``), e.g. on one pinned core::
 
     taskset -c 1 .venv/bin/python benchmarks/ablate_train.py --variants defaults,naive,depth4 \\
