@@ -67,6 +67,11 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
             used = max(used, (time.perf_counter() - t0) / cfg.max_seconds)
         return used
 
+    def validate() -> tuple[float, Any]:
+        """Loss and per-class IoU of the network as it is now on the held-out tiles."""
+        return evaluate(net, tiles, task=data.task, n_classes=data.n_classes, device=dev,
+                        loss_fn=loss_fn, amp=use_amp)
+
     val_every = cfg.val_every
     n_val = 10
     next_val = 1.0 / n_val
@@ -143,15 +148,7 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
         if tiles and due and budget_used(step) < 1.0:
             next_val = budget_used(step) + 1.0 / n_val
             tv = time.perf_counter()
-            val_loss, val_iou = evaluate(
-                net,
-                tiles,
-                task=data.task,
-                n_classes=data.n_classes,
-                device=dev,
-                loss_fn=loss_fn,
-                amp=use_amp,
-            )
+            val_loss, val_iou = validate()
             val_time, since_val = time.perf_counter() - tv, 0.0
             if val_loss < best[0]:
                 best = (val_loss, _snapshot(net), step)
@@ -159,15 +156,7 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
     # the end: last validation, choose weights, class prior, metadata
     last_state = _snapshot(net)
     if tiles and step > 0:
-        val_loss, val_iou = evaluate(
-            net,
-            tiles,
-            task=data.task,
-            n_classes=data.n_classes,
-            device=dev,
-            loss_fn=loss_fn,
-            amp=use_amp,
-        )
+        val_loss, val_iou = validate()
         if val_loss <= best[0]:
             best = (val_loss, last_state, step)
     kept = "last"
@@ -177,28 +166,12 @@ def run(s: dict) -> Generator[TrainProgress, None, Any]:
         if cfg.keep == "best":
             net.load_state_dict(best[1])
             kept = f"best (step {best[2]})"
-            val_loss, val_iou = evaluate(
-                net,
-                tiles,
-                task=data.task,
-                n_classes=data.n_classes,
-                device=dev,
-                loss_fn=loss_fn,
-                amp=use_amp,
-            )
+            val_loss, val_iou = validate()
     prior = None
     if _wants_prior(cfg, data) and seen.sum() > 0:
         prior = _apply_prior(net, data, seen, dev)
         if tiles:
-            val_loss, val_iou = evaluate(
-                net,
-                tiles,
-                task=data.task,
-                n_classes=data.n_classes,
-                device=dev,
-                loss_fn=loss_fn,
-                amp=use_amp,
-            )
+            val_loss, val_iou = validate()
     net.eval()
     net.to("cpu")
     _fill_meta(s, net, step, bs, kept, val_loss, val_iou, prior, time.perf_counter() - t0)
