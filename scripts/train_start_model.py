@@ -1,13 +1,15 @@
 """Train a starting model that ships with napari-unet (the recipe, rerunnable).
 
-    .venv/bin/python scripts/train_start_model.py em_membranes --seconds 900
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/train_start_model.py em_membranes \
+        --seconds 2700 --depth 4 --channels 24      # the shipped model (one CPU core)
 
 ``em_membranes``: ISBI 2012 EM (``../shared/data/isbi2012_em_membrane``), dense masks of
 images 5-14 only (images 0-4 are the stroke benchmark's training images and 15-19 its test
 images; neither is seen here). Classes: 1 = cell interior (background), 2 = membrane. The
-architecture is the :class:`TrainConfig` default (3 levels, 16 channels, batch norm), trained
-with :func:`napari_unet.core.train.train` and its default augmentation, 10% of the pixels
-held out by region, best weights kept. Written as float16 safetensors plus a JSON card to
+architecture is a :class:`TrainConfig` U-Net with batch norm, ``--depth`` levels and
+``--channels`` base channels (defaults: the TrainConfig defaults), trained with
+:func:`napari_unet.core.train.train` and its default augmentation, 10% of the pixels held out
+by region, last weights kept. Written as float16 safetensors plus a JSON card to
 ``src/napari_unet/start_models/<name>.{safetensors,json}``; the JSON also holds the
 appearance signature of the training images (:func:`napari_unet.core.startmodel.signature`).
 """

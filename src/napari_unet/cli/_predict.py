@@ -46,7 +46,7 @@ INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
 
 
 def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
-               quiet: bool, options: dict[str, Any] | None = None) -> Path:
+               quiet: bool, options: dict[str, Any]) -> Path:
     """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities,
     with the post-processing ``options`` fitted to the model (sizes in pixels).
 
@@ -65,7 +65,7 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
                           chunks=tuple(min(b, s) for b, s in
                                        zip(INSTANCE_BLOCK[dims], probabilities.shape[1:])))
         gen = instances_tiled(probabilities, block_shape=INSTANCE_BLOCK[dims], out=out,
-                              **(options or {}))
+                              **options)
         drive(gen, Bar("instances", quiet=quiet))
         return target
     order = [out_axes.index(a) for a in loop + list(spatial)]
@@ -73,7 +73,7 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
     probs = np.asarray(probabilities)
     probs = np.transpose(probs, [0, *(i + 1 for i in order)])
     for frame in np.ndindex(*labels.shape[: len(loop)]):
-        labels[frame] = instances(probs[(slice(None), *frame)], **(options or {}))
+        labels[frame] = instances(probs[(slice(None), *frame)], **options)
     return write_result(target, np.transpose(labels, np.argsort(order)))
 
 

@@ -242,7 +242,7 @@ class _Job:
         self.grid, self.dev, self.amp, self.kinds, self.results = grid, dev, amp, kinds, results
         self.block_axes = "C" + ("ZYX" if model.dims == 3 else "YX")
         self.float_input = np.dtype(source.dtype).kind == "f"
-        # Channels-last convolutions: faster with cuDNN, and on CPUs (oneDNN) for 2D models.
+        # Channels-last convolutions: faster with cuDNN and oneDNN (see uses_channels_last).
         self.channels_last = uses_channels_last(dev)
         self._warn_norm()
 

@@ -287,7 +287,7 @@ _TUNE_SECONDS = 30.0
 
 
 def _tune_instances(model: UNet, pairs: Sequence[tuple[Any, Any]], config: TrainConfig,
-                    device: torch.device, deadline: float | None) -> None:
+                    device: torch.device, deadline: float) -> None:
     """Fit the instance options to (a part of) the training masks; store them in the model."""
     from .instance_tuning import fitted_options_meta, tune_instance_options
     from .predict import predict_image
