@@ -152,8 +152,6 @@ def test_export_formats(cli_model, tmp_path):
      "2 image(s) but 1 label"),
     (["predict", "{model}", str(IMAGE), "--out", "o", "--output", "objects"], "--output"),
     (["predict", "{model}", str(IMAGE), "--out", "o", "--tile-size", "0"], "--tile-size"),
-    (["predict", "{model}", str(IMAGE), "--out", "o", "--output", "instances"],
-     "instance model"),
     (["predict", "{model}", str(IMAGE), "--out", "o", "--axes", "ZYX"], "--axes"),
     (["predict", "{model}", "rgb.png", "--out", "o"], "RGB"),
     (["predict", "{model}", str(IMAGE), "--out", "o", "--scheduler", "local:0"], "local:N"),
@@ -231,3 +229,16 @@ def test_continue_training_from_a_model(cli_model, tmp_path, capsys):
     # one more step on top of the model's history (which includes a starting model's steps)
     before = read_card(cli_model)["training_data"]["steps_total"]
     assert card["training_data"]["steps_total"] == before + 1
+
+
+def test_a_semantic_model_gives_objects_of_its_structure_class(cli_model, tmp_path):
+    from napari_unet.core.io import read_image
+
+    assert main(["predict", str(cli_model), str(IMAGE), "--out", str(tmp_path),
+                 "--output", "classes,instances", "-q"]) == 0
+    classes = read_image(tmp_path / "em_membranes_image_classes.tif")
+    objects = read_image(tmp_path / "em_membranes_image_instances.tif")
+    assert objects.shape == classes.shape == (512, 512) and objects.dtype == np.int32
+    assert (classes == 2).any()
+    assert (objects[classes == 2] > 0).all(), "every structure pixel is in an object"
+    assert objects.max() == len(np.unique(objects)) - 1, "objects are numbered 1..N"

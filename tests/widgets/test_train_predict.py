@@ -92,7 +92,7 @@ def test_3d_stack_predict_current_slice_and_instances(make_napari_viewer, qtbot)
     viewer.open_sample("napari-unet", "nuclei_3d")
     image = viewer.layers["Nuclei 3D"]
     train, predict = dock(viewer, "Train"), dock(viewer, "Predict")
-    tiny(train, steps=5)
+    tiny(train, steps=150)
     train.start()
     wait_idle(qtbot, train)
     assert train.state.model is not None and train.state.model.dims == 2
@@ -108,6 +108,20 @@ def test_3d_stack_predict_current_slice_and_instances(make_napari_viewer, qtbot)
     assert classes[50].min() >= 1, "the current slice is predicted"
     assert classes[:50].max() == 0 and classes[51:].max() == 0, "other slices are not"
     np.testing.assert_allclose(viewer.layers["Nuclei 3D classes"].scale, image.scale)
+
+    # a semantic model's objects: the nuclei class, split where nuclei touch, as a 3D volume
+    predict.scope_combo.setCurrentText("whole stack")
+    for name, check in predict.output_checks.items():
+        check.setChecked(name in ("classes", "instances"))
+    predict.start()
+    wait_idle(qtbot, predict)
+    classes = viewer.layers["Nuclei 3D classes"].data
+    objects = viewer.layers["Nuclei 3D instances"].data
+    assert objects.shape == (100, 100, 100) and objects.dtype == np.int32
+    assert (classes == 2).any(), "the model found nuclei"
+    assert (objects[classes == 2] > 0).all(), "every nucleus pixel is in an object"
+    assert objects.max() == len(np.unique(objects)) - 1, "objects are numbered 1..N"
+    np.testing.assert_allclose(viewer.layers["Nuclei 3D instances"].scale, image.scale)
 
 
 def test_cancel_stops_a_prediction(em_viewer, qtbot):

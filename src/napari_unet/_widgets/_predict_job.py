@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core.instance_tuning import model_instance_options
-from ..core.postprocess import instances
+from ..core.postprocess import instances, structure_objects
 from ..core.predict import predict
 from ..core.progress import Progress
 from ..core.uncertainty import uncertainty
@@ -85,7 +85,7 @@ def prediction_job(
         results["uncertainty"] = (
             _lazy_uncertainty(probabilities) if out is not None else uncertainty(probabilities)
         )
-    if "instances" in outputs and task == "instances":
+    if "instances" in outputs and task in ("instances", "semantic"):
         yield Progress(1, 1, "separating objects")
         results["instances"] = _instances(probabilities, axes, model, spacing)
     return results
@@ -94,15 +94,22 @@ def prediction_job(
 def _instances(probabilities, axes: str, model, spacing) -> np.ndarray:
     """Objects per time point; 2D models over Z still give 3D objects (the stack is a volume).
 
-    With the post-processing options fitted to the model when it was trained.
+    Instance models: the seeded watershed with the options fitted when the model was trained.
+    Semantic models: the objects of the structure classes (2..K), split where they narrow.
     """
     spatial = axes.replace("C", "")
     n_time = spatial.count("T")
     p = np.asarray(probabilities)
-    options = model_instance_options(model.meta, spacing, p.ndim - 1 - n_time)
+    if model.meta.get("task", "semantic") == "semantic":
+        def objects(frame):
+            return structure_objects(frame, spacing=spacing)
+    else:
+        options = model_instance_options(model.meta, spacing, p.ndim - 1 - n_time)
+
+        def objects(frame):
+            return instances(frame, spacing=spacing, **options)
     if not n_time:
-        return instances(p, spacing=spacing, **options).astype(np.int32)
+        return objects(p).astype(np.int32)
     t = spatial.index("T")
-    frames = [instances(np.take(p, i, axis=1 + t), spacing=spacing, **options)
-              for i in range(p.shape[1 + t])]
+    frames = [objects(np.take(p, i, axis=1 + t)) for i in range(p.shape[1 + t])]
     return np.stack(frames, axis=t).astype(np.int32)

@@ -70,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (sorted)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--output", metavar="LIST",
-                   help="comma-separated: probabilities, classes, instances (default: "
-                        "instances for instance models, probabilities for regression, "
-                        "else classes)")
+                   help="comma-separated: probabilities, classes, instances (objects; of "
+                        "the structure classes 2..K for a semantic model) (default: instances "
+                        "for instance models, probabilities for regression, else classes)")
     p.add_argument("--axes", help="axes of the inputs, e.g. YX, ZYX, CYX (default: the "
                                   "model's, else guessed)")
     p.add_argument("--tile-size", metavar="N[,N..]",

@@ -33,9 +33,9 @@ def _outputs(text: str | None, task: str) -> tuple[str, ...]:
     if bad or not kinds:
         raise BadInput(f"--output {text!r}: expected a comma-separated list of "
                        f"{', '.join(OUTPUTS)}")
-    if "instances" in kinds and task != "instances":
-        raise BadInput(f"--output instances needs an instance model; this model's task is "
-                       f"{task!r}")
+    if "instances" in kinds and task == "regression":
+        raise BadInput("--output instances needs a segmentation model (instances or semantic); "
+                       "this one is a regression model")
     if "classes" in kinds and task == "regression":
         raise BadInput("--output classes makes no sense for a regression model")
     return kinds
@@ -46,21 +46,22 @@ INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
 
 
 def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
-               quiet: bool, options: dict[str, Any]) -> Path:
+               quiet: bool, options: dict[str, Any] | None) -> Path:
     """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities,
-    with the post-processing ``options`` fitted to the model (sizes in pixels).
+    with the post-processing ``options`` fitted to the model (sizes in pixels); ``None``: a
+    semantic model, whose structure classes (2..K) give the objects.
 
-    Probabilities in a zarr store of one frame are processed block by block into a zarr store
-    (memory stays bounded); otherwise frame by frame in memory.
+    Instance probabilities in a zarr store of one frame are processed block by block into a
+    zarr store (memory stays bounded); otherwise frame by frame in memory.
     """
     from napari_unet.core.io import create_zarr, write_result
-    from napari_unet.core.postprocess import instances, instances_tiled
+    from napari_unet.core.postprocess import instances, instances_tiled, structure_objects
 
     out_axes = plan.out_axes
     spatial = "ZYX" if dims == 3 else "YX"
     loop = [a for a in out_axes if a not in spatial]
-    if (not isinstance(probabilities, np.ndarray) and not loop and target.suffix == ".zarr"
-            and out_axes == spatial):
+    if (options is not None and not isinstance(probabilities, np.ndarray) and not loop
+            and target.suffix == ".zarr" and out_axes == spatial):
         out = create_zarr(target, shape=probabilities.shape[1:], dtype=np.int32,
                           chunks=tuple(min(b, s) for b, s in
                                        zip(INSTANCE_BLOCK[dims], probabilities.shape[1:])))
@@ -73,7 +74,8 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
     probs = np.asarray(probabilities)
     probs = np.transpose(probs, [0, *(i + 1 for i in order)])
     for frame in np.ndindex(*labels.shape[: len(loop)]):
-        labels[frame] = instances(probs[(slice(None), *frame)], **options)
+        p = probs[(slice(None), *frame)]
+        labels[frame] = structure_objects(p) if options is None else instances(p, **options)
     return write_result(target, np.transpose(labels, np.argsort(order)))
 
 
@@ -138,7 +140,8 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     if "instances" in kinds:
         written.append(_instances(results["probabilities"], plan, model.dims,
                                   output_path(out_dir, path, "instances", fmt), quiet=args.quiet,
-                                  options=model_instance_options(model.meta, None, model.dims)))
+                                  options=None if model.meta.get("task") == "semantic" else
+                                  model_instance_options(model.meta, None, model.dims)))
     for kind in need:  # stores written only as a step towards another output
         if kind not in kinds and (fmt == "zarr" or args.scheduler):
             shutil.rmtree(output_path(out_dir, path, kind, "zarr"), ignore_errors=True)

@@ -245,20 +245,25 @@ def instances_from_probabilities(
         small = np.bincount(seeds.ravel(), minlength=n_seeds + 1) < min_seed_pixels
         small[0] = False
         seeds[small[seeds]] = 0
-    seeds, _, _ = _relabel(seeds)
-    n_seeds = int(seeds.max())
+    markers = markers_with_lone_components(seeds, fg, structure)
+    labels = _flood(p, fg, markers, sp, opts)
+    return _finish(labels, _pixels(opts.min_size, sp) or 0.0)
 
-    # foreground components without a seed become objects of their own
-    comps, n_comps = ndi.label(fg, structure=structure)
+
+def markers_with_lone_components(
+    seeds: np.ndarray, mask: np.ndarray, structure: np.ndarray
+) -> np.ndarray:
+    """Watershed markers: ``seeds`` (labels 1..n), plus one marker for each component of
+    ``mask`` that holds no seed (covering the whole component), so no masked pixel is lost."""
+    seeds, _, _ = _relabel(seeds)
+    n_seeds = int(seeds.max()) if seeds.size else 0
+    comps, n_comps = ndi.label(mask, structure=structure)
     has_seed = np.zeros(n_comps + 1, bool)
     has_seed[comps[seeds > 0]] = True
     lone = np.zeros(n_comps + 1, np.int64)
     lone_ids = np.flatnonzero(~has_seed[1:]) + 1
     lone[lone_ids] = n_seeds + np.arange(1, lone_ids.size + 1)
-    markers = np.where(seeds > 0, seeds, lone[comps]).astype(np.int32)
-
-    labels = _flood(p, fg, markers, sp, opts)
-    return _finish(labels, _pixels(opts.min_size, sp) or 0.0)
+    return np.where(seeds > 0, seeds, lone[comps]).astype(np.int32)
 
 
 def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,6 +6,9 @@
   probabilities by a seeded watershed, in memory or block by block for big volumes (the
   algorithm is described in :mod:`napari_unet.core.instances` and
   :mod:`napari_unet.core.tiled_instances`).
+* :func:`class_objects`, :func:`structure_objects`: objects of one class (or of every
+  structure class) of a semantic model, which has no boundary class, split where their shape
+  narrows by a distance-transform watershed (:mod:`napari_unet.core.class_objects`).
 * :func:`object_table`: one row per object (size in pixels and physical units, centroid, mean
   probability), as a dict of numpy columns that a widget can show or save as CSV.
 """
@@ -17,16 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from .class_objects import class_objects, structure_objects
 from .instances import InstanceOptions, check_spacing, instances_from_probabilities
 from .tiled_instances import instances_tiled
 
 __all__ = [
     "InstanceOptions",
+    "class_objects",
     "instances",
     "instances_from_probabilities",
     "instances_tiled",
     "object_table",
     "probabilities_to_classes",
+    "structure_objects",
 ]
 
 
