@@ -16,7 +16,8 @@ Cases (loaders and scorers imported from ``bench_train.py`` and ``bench_quality.
 ``dsb``
     bench_quality's DSB nuclei instances, F1 at IoU 0.5.
 
-Every variant starts from ``TrainConfig(start="none", batch_size=4)`` (4 is what the CPU
+Every variant starts from ``TrainConfig(start="none", batch_size=4)`` (``--start auto``: from
+the shipped starting model) (4 is what the CPU
 picks for 128 x 128 patches) plus the case's fields and the variant's overrides; see
 ``VARIANTS``. One JSON line per run is appended to ``--out`` and a median table is printed.
 
@@ -91,6 +92,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_elastic": {"augment": _aug(elastic=0.0)},
     "no_elastic_scale": {"augment": _aug(elastic=0.0, scale=0.0)},
     "flips_only": {"augment": _FLIPS},
+    "no_flips": {"augment": _aug(flip=False, rotate90=False)},
     "mild": {"augment": _aug(elastic=3.0, elastic_p=0.25, scale=0.1)},
     "dice0": {"dice_weight": 0.0},
     "no_balance": {"balance": False},
@@ -122,13 +124,13 @@ def parse_variant(name: str) -> dict[str, Any]:
     return out
 
 
-def strokes_run(overrides: dict[str, Any], steps: int, seed: int) -> dict[str, Any]:
+def strokes_run(overrides: dict[str, Any], steps: int, seed: int, start: str = "none") -> dict:
     test = [isbi(i) for i in range(15, 20)]
     pairs = []
     for i in range(5):
         image, membrane = isbi(i)
         pairs.append((image, _strokes(membrane.astype(int), 2, i)))
-    cfg = TrainConfig(start="none", batch_size=4, max_steps=steps, seed=seed)
+    cfg = TrainConfig(start=start, batch_size=4, max_steps=steps, seed=seed)
     for k, v in overrides.items():
         setattr(cfg, k, v)
     cfg = TrainConfig.from_dict(cfg.to_dict())  # re-validate
@@ -139,10 +141,11 @@ def strokes_run(overrides: dict[str, Any], steps: int, seed: int) -> dict[str, A
     return {**s, "steps": done, "train_s": took, "steps_per_s": done / took}
 
 
-def quality_run(case_name: str, overrides: dict[str, Any], steps: int, seed: int) -> dict:
+def quality_run(case_name: str, overrides: dict[str, Any], steps: int, seed: int,
+                start: str = "none") -> dict:
     case = LOADERS[case_name](False)
     case.config = {**case.config, "seed": seed, **overrides}
-    probs, info = run_unet(case, steps=steps, seconds=None, device="cpu", start="none")
+    probs, info = run_unet(case, steps=steps, seconds=None, device="cpu", start=start)
     s = score(case, probs)
     took = info["train_s"]
     return {
@@ -162,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--steps", type=int, default=750)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--start", default="none",
+                   help="'none' (random weights) or 'auto' (the shipped starting model that fits)")
     p.add_argument("--out", default="ablate_train.jsonl", help="JSON lines appended per run")
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -176,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for seed in seeds:
             if a.case == "strokes":
-                r = strokes_run(overrides, a.steps, seed)
+                r = strokes_run(overrides, a.steps, seed, a.start)
             else:
-                r = quality_run(a.case, overrides, a.steps, seed)
-            rec = {"case": a.case, "variant": name, "seed": seed, "threads": a.threads, **r}
+                r = quality_run(a.case, overrides, a.steps, seed, a.start)
+            rec = {"case": a.case, "variant": name, "seed": seed, "threads": a.threads,
+                   "start": a.start, **r}
             with open(a.out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             print(json.dumps(rec), file=sys.stderr, flush=True)
@@ -190,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(each):.3f} | "
             f"{statistics.median(r['steps_per_s'] for r in results):.2f} |"
         )
-    print(f"| variant ({a.case}) | steps | seeds | {metric} each | median | steps/s |")
+    print(f"| variant ({a.case}, start {a.start}) | steps | seeds | {metric} each | median "
+          "| steps/s |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
