@@ -507,7 +507,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         " images. vs RF: the U-Net's judged metric (ISBI: IoU; objects: F1@0.5) over the"
         " forest's. One run per row, fixed seeds (no medians: training is the slow part).\n\n"
         + table(shown)
-        + "\n"
+        + "\n\n"
+        "ISBI dense, target 0.75: the truth's own centrelines drawn at the best single width score"
+        " 0.760 against the truth (`benchmarks/isbi_ceiling.py`; the annotated width varies"
+        " 6.0-8.1 px from slice to slice), so 0.75 asks for a perfect membrane finder that also"
+        " guesses each slice's annotation width; see the Training notes.\n"
     )
     print()
     print(text)
