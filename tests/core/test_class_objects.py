@@ -54,6 +54,16 @@ def test_touching_real_nuclei_3d_are_separated(repo_root):
     assert split > merged + 0.3
 
 
+def test_a_membrane_network_does_not_swallow_the_cells_it_encloses(repo_root):
+    """The EM sample's real membranes: the cells are holes of the network, not its objects."""
+    truth = tifffile.imread(repo_root / "sample_data" / "em_membranes_truth.tif")
+    membrane = truth == 2
+    objects = class_objects(two_class(membrane), 1)
+    assert objects.max() > 10, "the network is cut at its narrow places"
+    assert (objects > 0).sum() < 1.1 * membrane.sum()
+    assert (objects[membrane] > 0).all()
+
+
 def test_sizes_are_in_the_units_of_spacing():
     p = two_class(discs([(20, 20)], 6) | discs([(50, 60)], 9))
     pixels = class_objects(p, 1)

@@ -4,14 +4,16 @@ A semantic model trained from strokes (1 = background, 2..K = structures) gives 
 class, so touching or nearly touching objects of a class come out as one connected blob. This
 module splits them the classical way, by the shape of the class's pixels alone:
 
-1. mask = ``p[channel] >= threshold``, enclosed holes filled;
+1. mask = ``p[channel] >= threshold``;
 2. distance transform of the mask (in the units of ``spacing``);
 3. seeds = the maxima of the distance transform that stand at least ``split`` above the
    saddle to any higher maximum (h-maxima): a bridge between two nuclei is a saddle of the
    distance, a nucleus's bumpy outline is not;
 4. watershed of the negated distance from the seeds within the mask; mask components without a
-   seed (thinner than ``split``) become objects of their own; objects smaller than ``min_size``
-   are removed and the rest numbered 1..N in raster order.
+   seed (thinner than ``split``) become objects of their own;
+5. holes enclosed by a single object are filled (after splitting, so the cells enclosed by a
+   membrane network, which borders them with several pieces, stay empty); objects smaller than
+   ``min_size`` are removed and the rest numbered 1..N in raster order.
 
 Measured on the 3D nuclei volume painted with strokes on 3 of its 100 slices
 (``benchmarks/bench_train.py --cases nuclei3d``): see ``benchmarks/RESULTS.md``.
@@ -27,7 +29,14 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-from .instances import _finish, _pixels, _structure, check_spacing, markers_with_lone_components
+from .instances import (
+    _fill_holes,
+    _finish,
+    _pixels,
+    _structure,
+    check_spacing,
+    markers_with_lone_components,
+)
 
 
 def class_objects(
@@ -59,7 +68,7 @@ def class_objects(
     min_size : float
         Objects smaller than this (area/volume in units of ``spacing``) are removed.
     fill_holes : bool
-        Fill holes enclosed by the class's pixels before splitting.
+        Give each hole enclosed by exactly one object to that object.
 
     Returns
     -------
@@ -87,17 +96,17 @@ def class_objects(
     sp = check_spacing(spacing, ndim)
     h = 2.0 * min(sp) if split is None else float(split)
     mask = np.asarray(probabilities[int(channel)], dtype=np.float32) >= float(threshold)
-    if fill_holes:
-        mask = ndi.binary_fill_holes(mask)
     structure = _structure(ndim)
     if h == 0 or not mask.any():
         labels = ndi.label(mask, structure=structure)[0].astype(np.int32)
-        return _finish(labels, _pixels(min_size, sp) or 0.0)
-    # float32: h-maxima (the costly step) runs ~1.6x faster than on float64, same seeds
-    dist = ndi.distance_transform_edt(mask, sampling=sp).astype(np.float32)
-    seeds = ndi.label(h_maxima(dist, h).astype(bool) & mask, structure=structure)[0]
-    markers = markers_with_lone_components(seeds.astype(np.int32), mask, structure)
-    labels = watershed(-dist, markers, mask=mask, connectivity=1).astype(np.int32)
+    else:
+        # float32: h-maxima (the costly step) runs ~1.6x faster than on float64, same seeds
+        dist = ndi.distance_transform_edt(mask, sampling=sp).astype(np.float32)
+        seeds = ndi.label(h_maxima(dist, h).astype(bool) & mask, structure=structure)[0]
+        markers = markers_with_lone_components(seeds.astype(np.int32), mask, structure)
+        labels = watershed(-dist, markers, mask=mask, connectivity=1).astype(np.int32)
+    if fill_holes:  # after splitting: the cells inside a membrane network are not its holes
+        labels = _fill_holes(labels, None)
     return _finish(labels, _pixels(min_size, sp) or 0.0)
 
 
