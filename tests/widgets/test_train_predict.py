@@ -96,6 +96,7 @@ def test_3d_stack_predict_current_slice_and_instances(make_napari_viewer, qtbot)
     train.start()
     wait_idle(qtbot, train)
     assert train.state.model is not None and train.state.model.dims == 2
+    assert not predict.output_checks["instances"].isChecked(), "objects are opt-in (semantic)"
 
     viewer.dims.set_point(0, 50 * image.scale[0])
     predict.scope_combo.setCurrentText("current slice")
@@ -121,6 +122,8 @@ def test_3d_stack_predict_current_slice_and_instances(make_napari_viewer, qtbot)
     assert (classes == 2).any(), "the model found nuclei"
     assert (objects[classes == 2] > 0).all(), "every nucleus pixel is in an object"
     assert objects.max() == len(np.unique(objects)) - 1, "objects are numbered 1..N"
+    z_extent = [np.ptp(np.nonzero(objects == i)[0]) for i in range(1, objects.max() + 1)]
+    assert max(z_extent) >= 5, "a 2D model over Z gives 3D objects"
     np.testing.assert_allclose(viewer.layers["Nuclei 3D instances"].scale, image.scale)
 
 
@@ -184,6 +187,7 @@ def test_instance_model_from_a_mask_gives_objects(make_napari_viewer, qtbot):
     wait_idle(qtbot, train)
     model = train.state.model
     assert model.meta["task"] == "instances" and model.out_channels == 3
+    assert predict.output_checks["instances"].isChecked(), "objects by default (instances)"
     for name, check in predict.output_checks.items():
         check.setChecked(name in ("instances", "probabilities"))
     predict.start()

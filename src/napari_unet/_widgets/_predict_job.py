@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.instance_tuning import model_instance_options
-from ..core.postprocess import instances, structure_objects
+from ..core.postprocess import objects_for_model
 from ..core.predict import predict
 from ..core.progress import Progress
 from ..core.uncertainty import uncertainty
@@ -85,7 +84,8 @@ def prediction_job(
         results["uncertainty"] = (
             _lazy_uncertainty(probabilities) if out is not None else uncertainty(probabilities)
         )
-    if "instances" in outputs and task in ("instances", "semantic"):
+    if "instances" in outputs and (task == "instances"
+                                   or (task == "semantic" and model.out_channels >= 2)):
         yield Progress(1, 1, "separating objects")
         results["instances"] = _instances(probabilities, axes, model, spacing)
     return results
@@ -100,16 +100,9 @@ def _instances(probabilities, axes: str, model, spacing) -> np.ndarray:
     spatial = axes.replace("C", "")
     n_time = spatial.count("T")
     p = np.asarray(probabilities)
-    if model.meta.get("task", "semantic") == "semantic":
-        def objects(frame):
-            return structure_objects(frame, spacing=spacing)
-    else:
-        options = model_instance_options(model.meta, spacing, p.ndim - 1 - n_time)
-
-        def objects(frame):
-            return instances(frame, spacing=spacing, **options)
     if not n_time:
-        return objects(p).astype(np.int32)
+        return objects_for_model(p, model.meta, spacing).astype(np.int32)
     t = spatial.index("T")
-    frames = [objects(np.take(p, i, axis=1 + t)) for i in range(p.shape[1 + t])]
+    frames = [objects_for_model(np.take(p, i, axis=1 + t), model.meta, spacing)
+              for i in range(p.shape[1 + t])]
     return np.stack(frames, axis=t).astype(np.int32)

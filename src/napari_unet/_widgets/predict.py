@@ -66,7 +66,10 @@ class PredictWidget(DockWidget):
         self.image_combo = QComboBox()
         self.output_checks = {name: QCheckBox(name) for name in OUTPUTS}
         self.output_checks["classes"].setChecked(True)
-        self.output_checks["instances"].setChecked(True)
+        self.output_checks["instances"].setToolTip(
+            "objects: an instance model's, or a semantic model's structure classes (2..K) "
+            "split where touching objects narrow")
+        self._shown_task: str | None = None
         outputs = QHBoxLayout()
         for check in self.output_checks.values():
             outputs.addWidget(check)
@@ -119,6 +122,10 @@ class PredictWidget(DockWidget):
             self.model_label.setText("no current model: train one or load a file")
             return
         meta = model.meta
+        task = meta.get("task", "semantic")
+        if task != self._shown_task:  # objects by default for instance models only
+            self.output_checks["instances"].setChecked(task == "instances")
+            self._shown_task = task
         names = ", ".join(meta.get("class_names") or [])
         self.model_label.setText(
             f"current: {model.dims}D {meta.get('task', 'semantic')} model ({names}), "

@@ -46,27 +46,27 @@ INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
 
 
 def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
-               quiet: bool, options: dict[str, Any] | None) -> Path:
-    """Objects per frame (each 2D slice or 3D volume) from instance-model probabilities,
-    with the post-processing ``options`` fitted to the model (sizes in pixels); ``None``: a
-    semantic model, whose structure classes (2..K) give the objects.
+               quiet: bool, meta: dict[str, Any]) -> Path:
+    """Objects per frame (each 2D slice or 3D volume), as Predict makes them
+    (:func:`~napari_unet.core.postprocess.objects_for_model`; sizes in pixels).
 
-    Instance probabilities in a zarr store of one frame are processed block by block into a
-    zarr store (memory stays bounded); otherwise frame by frame in memory.
+    Instance-model probabilities in a zarr store of one frame are processed block by block
+    into a zarr store (memory stays bounded); otherwise frame by frame in memory.
     """
+    from napari_unet.core.instance_tuning import model_instance_options
     from napari_unet.core.io import create_zarr, write_result
-    from napari_unet.core.postprocess import instances, instances_tiled, structure_objects
+    from napari_unet.core.postprocess import instances_tiled, objects_for_model
 
     out_axes = plan.out_axes
     spatial = "ZYX" if dims == 3 else "YX"
     loop = [a for a in out_axes if a not in spatial]
-    if (options is not None and not isinstance(probabilities, np.ndarray) and not loop
-            and target.suffix == ".zarr" and out_axes == spatial):
+    if (meta.get("task", "semantic") == "instances" and not isinstance(probabilities, np.ndarray)
+            and not loop and target.suffix == ".zarr" and out_axes == spatial):
         out = create_zarr(target, shape=probabilities.shape[1:], dtype=np.int32,
                           chunks=tuple(min(b, s) for b, s in
                                        zip(INSTANCE_BLOCK[dims], probabilities.shape[1:])))
         gen = instances_tiled(probabilities, block_shape=INSTANCE_BLOCK[dims], out=out,
-                              **options)
+                              **model_instance_options(meta, None, dims))
         drive(gen, Bar("instances", quiet=quiet))
         return target
     order = [out_axes.index(a) for a in loop + list(spatial)]
@@ -74,15 +74,13 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
     probs = np.asarray(probabilities)
     probs = np.transpose(probs, [0, *(i + 1 for i in order)])
     for frame in np.ndindex(*labels.shape[: len(loop)]):
-        p = probs[(slice(None), *frame)]
-        labels[frame] = structure_objects(p) if options is None else instances(p, **options)
+        labels[frame] = objects_for_model(probs[(slice(None), *frame)], meta)
     return write_result(target, np.transpose(labels, np.argsort(order)))
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
          out_dir: Path) -> list[Path]:
     from napari_unet.core.axes import parse_axes
-    from napari_unet.core.instance_tuning import model_instance_options
     from napari_unet.core.io import create_zarr, output_path, read_image, write_result
     from napari_unet.core.predict import predict
 
@@ -140,8 +138,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     if "instances" in kinds:
         written.append(_instances(results["probabilities"], plan, model.dims,
                                   output_path(out_dir, path, "instances", fmt), quiet=args.quiet,
-                                  options=None if model.meta.get("task") == "semantic" else
-                                  model_instance_options(model.meta, None, model.dims)))
+                                  meta=model.meta))
     for kind in need:  # stores written only as a step towards another output
         if kind not in kinds and (fmt == "zarr" or args.scheduler):
             shutil.rmtree(output_path(out_dir, path, kind, "zarr"), ignore_errors=True)

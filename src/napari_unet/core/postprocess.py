@@ -8,7 +8,8 @@
   :mod:`napari_unet.core.tiled_instances`).
 * :func:`class_objects`, :func:`structure_objects`: objects of one class (or of every
   structure class) of a semantic model, which has no boundary class, split where their shape
-  narrows by a distance-transform watershed (:mod:`napari_unet.core.class_objects`).
+  narrows by a distance-transform watershed (:mod:`napari_unet.core.class_objects`);
+  :func:`objects_for_model` picks that or :func:`instances` by the model's task.
 * :func:`object_table`: one row per object (size in pixels and physical units, centroid, mean
   probability), as a dict of numpy columns that a widget can show or save as CSV.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .class_objects import class_objects, structure_objects
+from .class_objects import class_objects, objects_for_model, structure_objects
 from .instances import InstanceOptions, check_spacing, instances_from_probabilities
 from .tiled_instances import instances_tiled
 
@@ -31,6 +32,7 @@ __all__ = [
     "instances_from_probabilities",
     "instances_tiled",
     "object_table",
+    "objects_for_model",
     "probabilities_to_classes",
     "structure_objects",
 ]
