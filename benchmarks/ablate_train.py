@@ -16,10 +16,10 @@ Cases (loaders and scorers imported from ``bench_train.py`` and ``bench_quality.
 ``dsb``
     bench_quality's DSB nuclei instances, F1 at IoU 0.5.
 
-Every variant starts from ``TrainConfig(start="none", batch_size=4)`` (``--start auto``: from
-the shipped starting model) (4 is what the CPU
-picks for 128 x 128 patches) plus the case's fields and the variant's overrides; see
-``VARIANTS``. One JSON line per run is appended to ``--out`` and a median table is printed.
+Every variant starts from ``TrainConfig(start="none", batch_size=4)`` (batch 4 is what the
+CPU picks for 128 x 128 patches; ``--start auto`` begins from the shipped starting model
+instead) plus the case's fields and the variant's overrides; see ``VARIANTS``. One JSON
+line per run is appended to ``--out`` and a median table is printed.
 
 Measured (12:00-12:55 UTC, 1 thread, 750 steps, 2 seeds; figures in the lead's RESULTS.md):
 the defaults (0.55) beat a naive U-Net from random weights (0.52; 0.48 at 1500 steps, it

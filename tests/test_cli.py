@@ -242,3 +242,15 @@ def test_a_semantic_model_gives_objects_of_its_structure_class(cli_model, tmp_pa
     assert (classes == 2).any()
     assert (objects[classes == 2] > 0).all(), "every structure pixel is in an object"
     assert objects.max() == len(np.unique(objects)) - 1, "objects are numbered 1..N"
+
+
+def test_a_regression_model_has_no_objects(tmp_path, capsys):
+    from napari_unet.core.model import UNet
+    from napari_unet.core.modelfile import save_model
+
+    model = UNet(depth=2, base_channels=4, out_channels=1,
+                 meta={"task": "regression", "axes": "YX"}).eval()
+    path = save_model(model, tmp_path / "reg.unet.safetensors")
+    assert main(["predict", str(path), str(IMAGE), "--out", str(tmp_path / "o"),
+                 "--output", "instances", "-q"]) == 2
+    assert "regression" in capsys.readouterr().err
