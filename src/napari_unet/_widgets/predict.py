@@ -128,7 +128,7 @@ class PredictWidget(DockWidget):
             self._shown_task = task
         names = ", ".join(meta.get("class_names") or [])
         self.model_label.setText(
-            f"current: {model.dims}D {meta.get('task', 'semantic')} model ({names}), "
+            f"current: {model.dims}D {task} model ({names}), "
             f"{self.state.source}"
         )
 
