@@ -130,11 +130,16 @@ def _cells(membrane: np.ndarray) -> np.ndarray:
     return label(~membrane, connectivity=1)
 
 
-def score_membranes(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict:
+def membrane_iou(preds: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    """Membrane IoU pooled over images (intersections and unions summed)."""
     inter = sum(int((p & t).sum()) for p, t in zip(preds, truths))
     union = sum(int((p | t).sum()) for p, t in zip(preds, truths))
+    return inter / union
+
+
+def score_membranes(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict:
     are = [adapted_rand_error(_cells(p), _cells(t))[0] for p, t in zip(preds, truths)]
-    return {"IoU": inter / union, "ARE": float(np.mean(are))}
+    return {"IoU": membrane_iou(preds, truths), "ARE": float(np.mean(are))}
 
 
 def unet_membranes(model: UNet, images: list[np.ndarray], device: str) -> list[np.ndarray]:

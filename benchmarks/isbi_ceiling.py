@@ -33,6 +33,7 @@ import argparse
 
 import numpy as np
 from bench_train import isbi
+from bench_train import membrane_iou as iou
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
@@ -40,11 +41,12 @@ TEST = range(15, 20)
 RADII = (2.0, 2.5, 3.0, 3.2, 3.7, 4.0)
 
 
-def iou(preds: list[np.ndarray], truths: list[np.ndarray]) -> float:
-    """Membrane IoU pooled over images (the benchmarks' definition)."""
-    inter = sum(int((p & t).sum()) for p, t in zip(preds, truths))
-    union = sum(int((p | t).sum()) for p, t in zip(preds, truths))
-    return inter / union
+def shift_table(value, fmt: str) -> None:
+    """Print ``value(dy, dx)`` for one-pixel shifts as a 3 x 3 table."""
+    print("| dy \\ dx | -1 | 0 | 1 |")
+    print("|---|---|---|---|")
+    for dy in (-1, 0, 1):
+        print(f"| {dy} | " + " | ".join(format(value(dy, dx), fmt) for dx in (-1, 0, 1)) + " |")
 
 
 def widths() -> None:
@@ -74,14 +76,8 @@ def ceiling(truths: list[np.ndarray]) -> float:
 
 def offset(images: list[np.ndarray], truths: list[np.ndarray]) -> None:
     print("\nmean image intensity under the truth shifted by (dy, dx) (dark = membrane):")
-    print("| dy \\ dx | -1 | 0 | 1 |")
-    print("|---|---|---|---|")
-    for dy in (-1, 0, 1):
-        row = [
-            np.mean([im[np.roll(t, (dy, dx), (0, 1))].mean() for im, t in zip(images, truths)])
-            for dx in (-1, 0, 1)
-        ]
-        print(f"| {dy} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+    shift_table(lambda dy, dx: np.mean([im[np.roll(t, (dy, dx), (0, 1))].mean()
+                                        for im, t in zip(images, truths)]), ".2f")
 
 
 def model_rows(name: str, images: list[np.ndarray], truths: list[np.ndarray],
@@ -96,12 +92,8 @@ def model_rows(name: str, images: list[np.ndarray], truths: list[np.ndarray],
           f"(0.4: {at[0.4]:.3f}, 0.6: {at[0.6]:.3f}); "
           f"ratio to the centreline ceiling {at[0.5] / best:.3f}")
     print("its prediction (> 0.5) shifted by (dy, dx):")
-    print("| dy \\ dx | -1 | 0 | 1 |")
-    print("|---|---|---|---|")
-    for dy in (-1, 0, 1):
-        row = [iou([np.roll(p > 0.5, (dy, dx), (0, 1)) for p in probs], truths)
-               for dx in (-1, 0, 1)]
-        print(f"| {dy} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+    shift_table(lambda dy, dx: iou([np.roll(p > 0.5, (dy, dx), (0, 1)) for p in probs], truths),
+                ".3f")
 
 
 def oracle(name: str, steps: int, images: list[np.ndarray], truths: list[np.ndarray]) -> float:

@@ -44,8 +44,8 @@ from .instances import (
 
 
 def _checked(probabilities: Any, spacing: Any, split: float | None,
-             min_size: float) -> tuple[int, tuple[float, ...], float]:
-    """Spatial dimensions, spacing per axis and the split height, or a ValueError."""
+             min_size: float) -> tuple[tuple[float, ...], float]:
+    """Spacing per spatial axis and the split height, or a ValueError."""
     shape = tuple(getattr(probabilities, "shape", ()))
     if len(shape) not in (3, 4):
         raise ValueError(
@@ -56,9 +56,8 @@ def _checked(probabilities: Any, spacing: Any, split: float | None,
         raise ValueError(f"split must be >= 0 (0 = no splitting), got {split}")
     if min_size < 0:
         raise ValueError(f"min_size must be >= 0, got {min_size}")
-    ndim = len(shape) - 1
-    sp = check_spacing(spacing, ndim)
-    return ndim, sp, 2.0 * min(sp) if split is None else float(split)
+    sp = check_spacing(spacing, len(shape) - 1)
+    return sp, 2.0 * min(sp) if split is None else float(split)
 
 
 def _split(mask: np.ndarray, sp: tuple[float, ...], h: float) -> np.ndarray:
@@ -132,7 +131,7 @@ def class_objects(
     numpy.ndarray
         int32 labels with the spatial shape: 0 elsewhere, objects 1..N.
     """
-    _, sp, h = _checked(probabilities, spacing, split, min_size)
+    sp, h = _checked(probabilities, spacing, split, min_size)
     n_channels = int(probabilities.shape[0])
     if not 0 <= int(channel) < n_channels:
         raise ValueError(
@@ -175,7 +174,7 @@ def structure_objects(
     numpy.ndarray
         int32 labels: 0 background, objects 1..N in raster order.
     """
-    _, sp, h = _checked(probabilities, spacing, split, min_size)
+    sp, h = _checked(probabilities, spacing, split, min_size)
     n_channels = int(probabilities.shape[0])
     if n_channels < 2:
         raise ValueError(
