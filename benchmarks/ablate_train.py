@@ -58,8 +58,8 @@ from bench_train import (
     unet_membranes,
 )
 
-from napari_unet.core.augment import AugmentConfig
-from napari_unet.core.train import TrainConfig
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.train import TrainConfig
 
 _AUG = AugmentConfig().to_dict()
 

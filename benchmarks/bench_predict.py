@@ -7,7 +7,7 @@ difference in class probabilities against the untiled pass) of:
 
   (a) one untiled forward pass: the image normalised once, mirror-padded by the model's halo
       (the product's border rule) and run through the network in one piece: the limit;
-  (b) napari_unet.core.predict.predict_image at its defaults (tiles and batch chosen from free
+  (b) napari_unet.predict_image at its defaults (tiles and batch chosen from free
       memory);
   (c) MONAI sliding_window_inference at its defaults (overlap 0.25) with gaussian blending and
       the tile size (b) chose.
@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from napari_unet.core.devices import describe_device, resolve_device
-from napari_unet.core.inference import (
+from napari_unet.core.model import UNet
+from napari_unet.core.prediction.network import (
     channels_last_format,
     inference_network,
     uses_channels_last,
 )
-from napari_unet.core.model import UNet
-from napari_unet.core.predict import predict, predict_image
+from napari_unet.core.prediction.predict import predict, predict_image
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1,7 +1,7 @@
 """Predict a generated zarr volume of 2 GiB or more into zarr, and print the peak memory.
 
 The volume is written slab by slab (never held in memory), then
-``napari_unet.core.predict.predict`` reads it tile by tile and writes classes tile by tile into
+``napari_unet.core.prediction.predict`` reads it tile by tile and writes classes tile by tile into
 a zarr array on disk. The peak resident set size (RSS) of this process is printed next to the
 volume's size: memory stays bounded by the prediction's memory budget, whatever the volume's
 size. Target (issue 3): peak RSS <= 1 GiB for a volume of >= 2 GiB.
@@ -31,7 +31,7 @@ import zarr
 
 from napari_unet.core.devices import describe_device, resolve_device
 from napari_unet.core.model import UNet
-from napari_unet.core.predict import predict
+from napari_unet.core.prediction.predict import predict
 
 GiB = 1 << 30
 

@@ -13,12 +13,12 @@ Cases (data from ``../shared/data``, see its README; train/test splits are fixed
   the pixels (``../shared/tools/scribbles.py``); scored on dense masks of held-out images.
 * ``isbi_dense``: the same, trained on the dense masks.
 * ``dsb``: DSB 2018 fluorescence nuclei, instances (3-class targets: background, interior,
-  boundary, then the seeded watershed of :mod:`napari_unet.core.postprocess`).
+  boundary, then the seeded watershed of :mod:`napari_unet.core.objects.frames`).
 * ``usiigaci``: Usiigaci phase-contrast T98G cells, instances.
 * ``nuclei3d``: PlantSeg 3D confocal nuclei, instances, in physical units (voxel size ZYX).
 
-Each case has two rows: ``unet`` (:func:`napari_unet.core.train.train` from random weights,
-then :func:`napari_unet.core.predict.predict_image`) and ``rf``, a random forest on
+Each case has two rows: ``unet`` (:func:`napari_unet.core.training.train.train` from random weights,
+then :func:`napari_unet.core.prediction.predict.predict_image`) and ``rf``, a random forest on
 ``skimage.feature.multiscale_basic_features`` (the ilastik recipe) trained on the same paintings
 (strokes, dense classes or the same 3-class instance targets) and followed by the same
 post-processing. Both see images normalised by the same per-image percentile rule.
@@ -50,12 +50,12 @@ import torch
 from PIL import Image
 from scipy import ndimage as ndi
 
-from napari_unet.core.data import instance_targets
 from napari_unet.core.devices import describe_device, resolve_device
-from napari_unet.core.instance_tuning import model_instance_options
 from napari_unet.core.metrics import adapted_rand_error, class_scores, match_dataset
 from napari_unet.core.normalize import Normalization
-from napari_unet.core.postprocess import instances, probabilities_to_classes
+from napari_unet.core.objects.frames import instances, probabilities_to_classes
+from napari_unet.core.objects.tuning import model_instance_options
+from napari_unet.core.training.targets import instance_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -230,8 +230,8 @@ def run_unet(
     ``start="none"`` trains from random weights (the comparison with the forest);
     ``"auto"`` lets ``train`` begin from a shipped starting model when one fits.
     """
-    from napari_unet.core.predict import predict_image
-    from napari_unet.core.train import TrainConfig, train
+    from napari_unet.core.prediction.predict import predict_image
+    from napari_unet.core.training.train import TrainConfig, train
 
     cfg: dict[str, Any] = {"task": case.task, "axes": case.axes, "dims": len(case.axes)}
     # the test images are held out already: train on every painted pixel, keep the last weights

@@ -12,7 +12,7 @@ Cases (all scored on images that no method trained on):
 ``strokes``
     ISBI 2012 EM membranes, brush strokes over ~1% of the pixels
     (``../shared/tools/scribbles.py``, seed = image index) on images 0-4, 60 s. Methods:
-    ``engine`` (:func:`napari_unet.core.train.train` with the :class:`TrainConfig` defaults,
+    ``engine`` (:func:`napari_unet.core.training.train` with the :class:`TrainConfig` defaults,
     which start from the shipped EM starting model when the data look alike: it was trained
     on dense masks of images 5-14, see ``scripts/train_start_model.py``), ``scratch`` (the
     same from random weights),
@@ -26,13 +26,13 @@ Cases (all scored on images that no method trained on):
 ``dsb``
     DSB 2018 fluorescence nuclei (60 images; every 5th held out, 48 train / 12 test),
     instance targets (background / interior / boundary with border weights), 300 s, then
-    :func:`napari_unet.core.postprocess.instances`; F1 at IoU 0.5 over the test set.
+    :func:`napari_unet.core.objects.frames.instances`; F1 at IoU 0.5 over the test set.
 ``nuclei3d``
     PlantSeg 3D nuclei (100^3), strokes on slices 25, 50 and 75 only, 180 s: a 3D model, and
     a 2D model trained on the painted slices and run slice by slice; F1 at IoU 0.5 on the
     whole volume of the objects: ``F1@0.5`` the 3D connected components of the predicted
     foreground (:func:`components`, min 30 voxels), ``F1 split`` the nuclei class split where
-    nuclei touch (:func:`napari_unet.core.postprocess.structure_objects`, what Predict gives a
+    nuclei touch (:func:`napari_unet.core.objects.frames.structure_objects`, what Predict gives a
     semantic model; min 30 voxels), ``F1 split min200`` the same without objects under 200
     voxels (the truth's smallest tenth are ~220).
 ``speed``
@@ -58,13 +58,13 @@ import tifffile
 import torch
 from PIL import Image
 
-from napari_unet.core.augment import AugmentConfig
 from napari_unet.core.devices import describe_device
 from napari_unet.core.metrics import adapted_rand_error, match_dataset
 from napari_unet.core.model import UNet
-from napari_unet.core.postprocess import instances, structure_objects
-from napari_unet.core.predict import predict_image
-from napari_unet.core.train import TrainConfig, train
+from napari_unet.core.objects.frames import instances, structure_objects
+from napari_unet.core.prediction.predict import predict_image
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -332,7 +332,7 @@ def case_speed(device: str, steps: int = 40) -> list:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 1, 128, 128, device=dev)
     y = torch.randint(0, 2, (batch, 128, 128), device=dev)
-    from napari_unet.core.losses import segmentation_loss
+    from napari_unet.core.training.losses import segmentation_loss
 
     def step():
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):

@@ -82,8 +82,8 @@ def offset(images: list[np.ndarray], truths: list[np.ndarray]) -> None:
 
 def model_rows(name: str, images: list[np.ndarray], truths: list[np.ndarray],
                best: float) -> None:
-    from napari_unet.core.predict import predict_image
-    from napari_unet.core.startmodel import load_start_model
+    from napari_unet.core.prediction.predict import predict_image
+    from napari_unet.core.training.start_models import load_start_model
 
     model = load_start_model(name)[0]
     probs = [predict_image(model, im, axes="YX", device="cpu")[1] for im in images]
@@ -99,9 +99,9 @@ def model_rows(name: str, images: list[np.ndarray], truths: list[np.ndarray],
 def oracle(name: str, steps: int, images: list[np.ndarray], truths: list[np.ndarray]) -> float:
     from bench_train import run_train
 
-    from napari_unet.core.augment import AugmentConfig
-    from napari_unet.core.predict import predict_image
-    from napari_unet.core.train import TrainConfig
+    from napari_unet.core.prediction.predict import predict_image
+    from napari_unet.core.training.augment import AugmentConfig
+    from napari_unet.core.training.train import TrainConfig
 
     config = TrainConfig(max_steps=steps, max_seconds=None, val_fraction=0.0, start=name,
                          augment=AugmentConfig.off().to_dict())

@@ -8,10 +8,11 @@ images 5-14 only (images 0-4 are the stroke benchmark's training images and 15-1
 images; neither is seen here). Classes: 1 = cell interior (background), 2 = membrane. The
 architecture is a :class:`TrainConfig` U-Net with batch norm, ``--depth`` levels and
 ``--channels`` base channels (defaults: the TrainConfig defaults), trained with
-:func:`napari_unet.core.train.train` and its default augmentation, 10% of the pixels held out
+:func:`napari_unet.core.training.train` and its default augmentation, 10% of the pixels held out
 by region, last weights kept. Written as float16 safetensors plus a JSON card to
 ``src/napari_unet/start_models/<name>.{safetensors,json}``; the JSON also holds the
-appearance signature of the training images (:func:`napari_unet.core.startmodel.signature`).
+appearance signature of the training images
+(:func:`napari_unet.core.training.start_models.signature`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from napari_unet.core.startmodel import START_DIR, save_start_model, signature
-from napari_unet.core.train import TrainConfig, train
+from napari_unet.core.training.start_models import START_DIR, save_start_model, signature
+from napari_unet.core.training.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

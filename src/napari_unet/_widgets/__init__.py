@@ -3,9 +3,10 @@
 Widgets gather inputs, start workers over the core generators and put results into layers.
 """
 
+from napari_unet._widgets.model import ModelWidget
+from napari_unet._widgets.predict import PredictWidget
+from napari_unet._widgets.train import TrainWidget
+
 from .load import LoadWidget
-from .model import ModelWidget
-from .predict import PredictWidget
-from .train import TrainWidget
 
 __all__ = ["LoadWidget", "ModelWidget", "PredictWidget", "TrainWidget"]

@@ -45,7 +45,7 @@ class TrainingPlot(pg.PlotWidget):
         self._redraw()
 
     def add_record(self, record) -> None:
-        """Add one :class:`~napari_unet.core.train.TrainProgress` record."""
+        """Add one :class:`~napari_unet.core.training.train.TrainProgress` record."""
         phase = getattr(record, "phase", "train")
         if phase == "train" and record.loss is not None:
             self.steps.append(record.step)

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.postprocess import objects_for_model
-from ..core.predict import predict
-from ..core.progress import Progress
-from ..core.uncertainty import uncertainty
+from napari_unet.core.objects.frames import objects_for_model
+from napari_unet.core.prediction.predict import predict
+from napari_unet.core.prediction.uncertainty import uncertainty
+from napari_unet.core.progress import Progress
 
 OUTPUTS = ("probabilities", "classes", "instances", "uncertainty")
 
@@ -25,7 +25,7 @@ def _zarr_outputs(model, image, axes: str) -> dict[str, Any]:
     """zarr arrays in a fresh temporary folder for lazy inputs, so memory stays bounded."""
     import zarr
 
-    from ..core.axes import parse_axes
+    from napari_unet.core.axes import parse_axes
 
     plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
     root = zarr.open_group(tempfile.mkdtemp(prefix="napari-unet-"), mode="w")

@@ -10,7 +10,7 @@ from qtpy.QtCore import QObject, Signal
 if TYPE_CHECKING:
     import napari
 
-    from ..core.model import UNet
+    from napari_unet.core.model import UNet
 
 
 class PluginState(QObject):

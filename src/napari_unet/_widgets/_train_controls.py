@@ -16,8 +16,9 @@ from qtpy.QtWidgets import (
     QSpinBox,
 )
 
-from ..core.devices import describe_device
-from ..core.train import TrainConfig
+from napari_unet.core.devices import describe_device
+from napari_unet.core.training.train import TrainConfig
+
 from ._base import DockWidget, path_row
 from ._plot import TrainingPlot
 

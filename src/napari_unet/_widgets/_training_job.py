@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.predict import predict_image
-from ..core.train import TrainConfig, train
+from napari_unet.core.prediction.predict import predict_image
+from napari_unet.core.training.train import TrainConfig, train
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def training_job(
     stop: threading.Event,
     previews: PreviewSlot | None = None,
 ) -> Generator[Any, None, Any]:
-    """Train (see :func:`napari_unet.core.train.train`), yielding progress and previews.
+    """Train (see :func:`napari_unet.core.training.train.train`), yielding progress and previews.
 
     ``model`` may be None (a new or shipped starting model, as the core decides). The network
     is trained in place, which is what lets previews use the live weights. Previews are

@@ -21,7 +21,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.io import expand_inputs, read_image
+from napari_unet.core.io import expand_inputs, read_image
+
 from ._base import DockWidget
 from ._layers import class_colormap, get_layer, layer_names, refill_combo
 

@@ -15,8 +15,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.devices import describe_device
-from ..core.modelfile import SUFFIX, describe_card, load_model, make_card, save_model
+from napari_unet.core.devices import describe_device
+from napari_unet.core.modelfile import SUFFIX, describe_card, load_model, make_card, save_model
+
 from ._base import DockWidget, path_row
 from ._jobs import start_job
 from ._state import state_for
@@ -169,7 +170,7 @@ class ModelWidget(DockWidget):
         """Export the current model in the chosen format (bioimage.io, ONNX, TorchScript)."""
 
         def go():
-            from ..core import export as exporting
+            from napari_unet.core import export as exporting
 
             model, path, fmt = self._need_model(), self._path(), self.export_combo.currentText()
             writers = {

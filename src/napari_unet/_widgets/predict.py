@@ -19,7 +19,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.io import guess_axes
+from napari_unet.core.io import guess_axes
+
 from ._base import DockWidget, path_row
 from ._jobs import start_job
 from ._layers import (
@@ -141,7 +142,7 @@ class PredictWidget(DockWidget):
         if not path:
             raise ValueError("choose a model file to predict with")
         if path != self._file_model_path:
-            from ..core.modelfile import load_model
+            from napari_unet.core.modelfile import load_model
 
             self._file_model, self._file_model_path = load_model(path), path
         return self._file_model

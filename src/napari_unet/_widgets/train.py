@@ -13,11 +13,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.augment import AugmentConfig
-from ..core.data import check_classes, check_pair
-from ..core.io import guess_axes
-from ..core.model import UNet
-from ..core.train import TrainConfig
+from napari_unet.core.io import guess_axes
+from napari_unet.core.model import UNet
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.targets import check_classes, check_pair
+from napari_unet.core.training.train import TrainConfig
+
 from ._jobs import start_job
 from ._layers import (
     class_colormap,
@@ -235,7 +236,7 @@ class TrainWidget(TrainControls):
                 raise ValueError("there is no current model yet: train one first, or load one")
             return copy.deepcopy(self.state.model)
         if choice == "model file":
-            from ..core.modelfile import load_model
+            from napari_unet.core.modelfile import load_model
 
             path = self.start_file.text().strip()
             if not path:

@@ -10,6 +10,8 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any, TextIO
 
+from napari_unet.core.progress import run
+
 
 class BadInput(ValueError):
     """Bad command-line input: printed as one line, exit status 2."""
@@ -87,12 +89,7 @@ def drive(gen: Generator[Any, None, Any], bar: Bar) -> Any:
     Ctrl-C closes the generator (the core then frees its memory) and is re-raised.
     """
     try:
-        while True:
-            try:
-                record = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            bar.update(record)
+        return run(gen, bar.update)
     except BaseException:
         gen.close()
         raise

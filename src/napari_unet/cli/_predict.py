@@ -48,14 +48,14 @@ INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
 def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
                quiet: bool, meta: dict[str, Any]) -> Path:
     """Objects per frame (each 2D slice or 3D volume), as Predict makes them
-    (:func:`~napari_unet.core.postprocess.objects_for_model`; sizes in pixels).
+    (:func:`~napari_unet.core.objects.frames.objects_for_model`; sizes in pixels).
 
     Instance-model probabilities in a zarr store of one frame are processed block by block
     into a zarr store (memory stays bounded); otherwise frame by frame in memory.
     """
-    from napari_unet.core.instance_tuning import model_instance_options
     from napari_unet.core.io import create_zarr, write_result
-    from napari_unet.core.postprocess import instances_tiled, objects_for_model
+    from napari_unet.core.objects.frames import instances_tiled, objects_for_model
+    from napari_unet.core.objects.tuning import model_instance_options
 
     out_axes = plan.out_axes
     spatial = "ZYX" if dims == 3 else "YX"
@@ -82,7 +82,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
          out_dir: Path) -> list[Path]:
     from napari_unet.core.axes import parse_axes
     from napari_unet.core.io import create_zarr, output_path, read_image, write_result
-    from napari_unet.core.predict import predict
+    from napari_unet.core.prediction.predict import predict
 
     image = read_image(path, lazy=path.is_file() and path.stat().st_size > LAZY_BYTES)
     axes = choose_axes(tuple(image.shape), given=args.axes, model_axes=model.meta.get("axes"),
@@ -97,7 +97,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     fmt = args.format
     written: list[Path] = []
     if args.scheduler:
-        from napari_unet.core.distributed import predict_distributed
+        from napari_unet.core.prediction.distributed import predict_distributed
 
         stores = {k: output_path(out_dir, path, k, "zarr") for k in need}
         gen = predict_distributed(model, image, axes=axes, outputs=stores,

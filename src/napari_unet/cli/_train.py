@@ -23,7 +23,7 @@ from napari_unet.cli._common import (
 
 
 def _config(args: argparse.Namespace, base: dict | None):
-    from napari_unet.core.train import TrainConfig
+    from napari_unet.core.training.train import TrainConfig
 
     data = dict(base or {})
     if args.config:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> None:
     """Train a model and save it."""
     from napari_unet.core.io import expand_inputs, read_image
     from napari_unet.core.modelfile import save_model
-    from napari_unet.core.train import train
+    from napari_unet.core.training.train import train
 
     images = expand_inputs(args.images, what="image")
     labels = expand_inputs(args.labels, what="labels")

@@ -55,7 +55,7 @@ def describe_device(device: str | torch.device = "auto") -> str:
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def free_memory(device: str | torch.device = "auto") -> int:
+def free_bytes(device: str | torch.device = "auto") -> int:
     """Bytes of memory free for new tensors on ``device``.
 
     CUDA: free memory on the GPU (``torch.cuda.mem_get_info``) plus what PyTorch's caching
@@ -90,7 +90,26 @@ def memory_budget(device: str | torch.device = "auto", dims: int = 2) -> int:
     :data:`CPU_MEMORY_CAP` for a ``dims``-D model; never less than 64 MiB.
     """
     dev = resolve_device(device)
-    budget = int(free_memory(dev) * MEMORY_FRACTION.get(dev.type, 0.25))
+    budget = int(free_bytes(dev) * MEMORY_FRACTION.get(dev.type, 0.25))
     if dev.type != "cuda":
         budget = min(budget, CPU_MEMORY_CAP[3 if dims == 3 else 2])
     return max(budget, 64 << 20)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether an exception is a (CUDA, MPS or CPU allocator) out-of-memory error."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    msg = str(err).lower()
+    return isinstance(err, (RuntimeError, MemoryError)) and (
+        "out of memory" in msg or "can't allocate memory" in msg or isinstance(err, MemoryError)
+    )
+
+
+def empty_cache(device: torch.device) -> None:
+    """Release cached accelerator memory after an out-of-memory error or at the end."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()

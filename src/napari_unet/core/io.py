@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 
+def to_numpy(array: Any) -> np.ndarray:
+    """``array`` in memory: dask arrays are computed, zarr and numpy arrays read."""
+    return np.asarray(array.compute() if hasattr(array, "compute") else array)
+
+
 def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
@@ -258,7 +263,7 @@ def write_tif(path: str | os.PathLike, array: Any, *, axes: str | None = None) -
     import tifffile
 
     path = Path(path)
-    data = np.asarray(array.compute() if hasattr(array, "compute") else array)
+    data = to_numpy(array)
     tmp = _temp_sibling(path, folder=False)
     try:
         metadata = {"axes": axes} if axes else None

@@ -27,7 +27,9 @@ __all__ = [
     "MatchScores",
     "adapted_rand_error",
     "class_scores",
+    "confusion_counts",
     "confusion_matrix",
+    "iou_from_confusion",
     "match_dataset",
     "match_instances",
     "overlap_iou",
@@ -115,13 +117,27 @@ def class_scores(
     k = cls.size
     tp = np.diag(m)[:k].astype(np.float64)
     support = m[:k].sum(axis=1)
-    predicted = m[:, :k].sum(axis=0)
-    fp = predicted - tp
-    fn = support - tp
+    fp_fn = support + m[:, :k].sum(axis=0) - 2 * tp
+    iou = np.array([np.nan if v is None else v for v in iou_from_confusion(m)[:k]], np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
-        dice = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+        dice = np.where(tp + fp_fn > 0, 2 * tp / (2 * tp + fp_fn), np.nan)
     return {"class": cls, "iou": iou, "dice": dice, "support": support}
+
+
+def confusion_counts(pred: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+    """``k x k`` confusion counts (rows: truth, columns: prediction) over labelled pixels."""
+    m = target >= 0
+    return np.bincount(k * target[m].astype(np.int64) + pred[m], minlength=k * k).reshape(k, k)
+
+
+def iou_from_confusion(cm: np.ndarray) -> list[float | None]:
+    """Per-class intersection over union; None for classes absent from truth and prediction."""
+    out: list[float | None] = []
+    for c in range(cm.shape[0]):
+        tp = cm[c, c]
+        denom = cm[c, :].sum() + cm[:, c].sum() - tp
+        out.append(None if denom == 0 else float(tp / denom))
+    return out
 
 
 # ----------------------------------------------------------------------------- objects

@@ -6,10 +6,12 @@ with a progress bar, the widgets with ``napari.utils.progress`` and a plot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def _frozen_mapping() -> Mapping[str, Any]:
@@ -45,3 +47,34 @@ class Progress:
     def fraction(self) -> float:
         """Share of the job done, in [0, 1]."""
         return 1.0 if self.total <= 0 else min(1.0, self.step / self.total)
+
+
+def run(
+    generator: Generator[Any, None, T],
+    on_progress: Callable[[Any], object] | None = None,
+) -> T:
+    """Drive a core generator to its end and return its value.
+
+    Every long job in the core (training, prediction, tiled objects, distributed prediction)
+    is a generator that yields progress records and returns its result; this is the one
+    place that drains such a generator.
+
+    Parameters
+    ----------
+    generator : generator
+        E.g. ``train(config, pairs)`` or ``predict(model, image, axes="YX")``.
+    on_progress : callable, optional
+        Called with each record as it comes (a progress bar, a log, a stop check).
+
+    Returns
+    -------
+    object
+        The generator's return value (``StopIteration.value``).
+    """
+    while True:
+        try:
+            record = next(generator)
+        except StopIteration as end:
+            return end.value
+        if on_progress is not None:
+            on_progress(record)

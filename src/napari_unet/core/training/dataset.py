@@ -1,0 +1,277 @@
+"""From checked pairs to a training set: crops, normalisation, held-out regions, patches.
+
+:func:`prepare_pairs` turns ``(image, target)`` pairs into a :class:`TrainingSet`: each pair
+(or each index of its stack axes) is cropped to where it is labelled plus some context, read
+into memory (so a big dask volume painted on a few slices costs only those slices),
+normalised with the model's rule computed once over the *whole* image, and split into
+training and validation regions. :class:`PatchSampler` then draws class-balanced patches
+centred where the paint is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.io import to_numpy
+from napari_unet.core.training.targets import (
+    IGNORE,
+    Prepared,
+    check_classes,
+    check_pair,
+    hold_out_regions,
+    instance_targets,
+    labelled,
+    spatial_axes,
+)
+
+
+@dataclass
+class TrainingSet:
+    """Prepared samples plus what was learnt about the labels.
+
+    Attributes
+    ----------
+    items : list of Prepared
+    task : str
+    n_classes : int
+        Number of output channels (K classes, or 1 for regression).
+    class_counts : np.ndarray
+        Labelled training pixels per class (regression: one entry).
+    val_blocks : list of (int, tuple of slice)
+        Held-out regions as (item index, slices in the item's spatial grid).
+    target_scale : tuple of float or None
+        Regression only: targets were stored as ``(t - offset) / scale``.
+    """
+
+    items: list[Prepared]
+    task: str
+    n_classes: int
+    class_counts: np.ndarray
+    val_blocks: list[tuple[int, tuple[slice, ...]]] = field(default_factory=list)
+    target_scale: tuple[float, float] | None = None
+
+    @property
+    def n_val_labelled(self) -> int:
+        return int(
+            sum(labelled(it.val_target).sum() for it in self.items if it.val_target is not None)
+        )
+
+    @property
+    def n_train_labelled(self) -> int:
+        return int(sum(labelled(it.target).sum() for it in self.items))
+
+
+def _stack_split(axes: str, dims: int) -> tuple[str, str]:
+    space = spatial_axes(dims)
+    stack = "".join(a for a in axes if a not in space and a != "C")
+    return stack, space
+
+
+def _reorder(block: np.ndarray, axes: str, order: str) -> np.ndarray:
+    """Transpose ``block`` from ``axes`` to ``order``; a missing ``C`` becomes a new axis."""
+    if "C" not in axes:
+        block = block[None]
+        axes = "C" + axes
+    return np.transpose(block, [axes.index(a) for a in order])
+
+
+def prepare_pairs(
+    pairs: Sequence[tuple[Any, Any]],
+    *,
+    axes: str,
+    dims: int = 2,
+    task: str = "semantic",
+    normalization: Any = None,
+    n_classes: int | None = None,
+    val_fraction: float = 0.1,
+    region: Sequence[int] = (64, 64),
+    context: Sequence[int] = (64, 64),
+    border_weight: float = 10.0,
+    border_sigma: float = 5.0,
+    seed: int = 0,
+) -> TrainingSet:
+    """Check and prepare training pairs.
+
+    Parameters
+    ----------
+    pairs : sequence of (image, target)
+        numpy or dask arrays; several pairs may have different sizes.
+    axes : str
+        The images' axes, e.g. ``"YX"``, ``"CYX"``, ``"ZYX"``, ``"TYX"``; the targets have the
+        same axes less ``C``. Axes other than C and the model's spatial axes are stack axes.
+    dims : int
+        2 or 3: the model's spatial dimensions.
+    task : str
+        ``"semantic"``, ``"instances"`` or ``"regression"``.
+    normalization : Normalization or None
+        The model's image rule (``stats``/``apply``); None leaves intensities as they are
+        (as float32).
+    n_classes : int or None
+        Number of classes; default: the largest painted value.
+    val_fraction : float
+        Share of the labelled pixels held out for validation, by whole regions.
+    region : sequence of int
+        Shape of a held-out block (the last axes).
+    context : sequence of int
+        Image context kept around the labelled bounding box (per spatial axis, the last axes).
+    border_weight, border_sigma : float
+        ``w0`` and ``sigma`` of the instance border weight map (0 disables).
+    seed : int
+        Seed of the validation choice.
+
+    Raises
+    ------
+    ValueError
+        For anything wrong with the pairs (see
+        :func:`~napari_unet.core.training.targets.check_pair`).
+    """
+    if not isinstance(pairs, Sequence) or len(pairs) == 0:
+        raise ValueError("pairs must be a non-empty sequence of (image, target) pairs")
+    axes = axes.upper()
+    stack, space = _stack_split(axes, dims)
+    items: list[Prepared] = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(
+                f"pair {i}: expected an (image, target) pair, got {type(pair).__name__}"
+            )
+        image, target = pair
+        check_pair(image, target, axes=axes, dims=dims, task=task, index=i)
+        items.extend(
+            _prepare_one(
+                image,
+                target,
+                i,
+                axes=axes,
+                stack=stack,
+                space=space,
+                task=task,
+                normalization=normalization,
+                context=context,
+                w0=border_weight,
+                sigma=border_sigma,
+            )
+        )
+    target_scale = None
+    if task == "regression":
+        vals = np.concatenate([it.target[~np.isnan(it.target)].ravel() for it in items])
+        if vals.size == 0:
+            raise ValueError("regression target: every value is NaN; nothing to learn from")
+        offset, scale = float(np.mean(vals)), float(np.std(vals)) or 1.0
+        for it in items:
+            it.target = ((it.target - offset) / scale).astype(np.float32)
+        target_scale = (offset, scale)
+        k = 1
+    else:
+        k = check_classes([it.target for it in items], task=task)
+        if task == "instances":
+            k = 3
+        if n_classes is not None:
+            if k > n_classes:
+                raise ValueError(
+                    f"labels: value {k} is painted but the model has n_classes={n_classes}; "
+                    "use a model with more classes or fewer label values"
+                )
+            k = n_classes
+    masks, blocks = hold_out_regions(
+        [it.target for it in items], fraction=val_fraction, region=region, seed=seed
+    )
+    for it, m in zip(items, masks):
+        if not m.any():
+            continue
+        fill = np.nan if task == "regression" else IGNORE
+        val = np.full_like(it.target, fill)
+        train = it.target.copy()
+        if task == "regression":
+            val[:, m] = it.target[:, m]
+            train[:, m] = fill
+        else:
+            val[m] = it.target[m]
+            train[m] = fill
+        it.target, it.val_target = train, val
+    if task == "regression":
+        counts = np.array([sum(int(labelled(it.target).sum()) for it in items)])
+    else:
+        counts = np.zeros(k, np.int64)
+        for it in items:
+            t = it.target[it.target >= 0]
+            counts += np.bincount(t, minlength=k)[:k]
+    return TrainingSet(items, task, k, counts, blocks, target_scale)
+
+
+def _prepare_one(
+    image, target, index, *, axes, stack, space, task, normalization, context, w0, sigma
+) -> list[Prepared]:
+    taxes = axes.replace("C", "")
+    tgt = to_numpy(target)
+    stats = normalization.stats(image, axes=axes) if normalization is not None else None
+    out = []
+    stack_shape = [tgt.shape[taxes.index(a)] for a in stack]
+    for sidx in np.ndindex(*stack_shape) if stack else [()]:
+        # the target for this stack index, spatial axes only
+        tsel = tuple(sidx[stack.index(a)] if a in stack else slice(None) for a in taxes)
+        t = tgt[tsel]
+        t_axes = "".join(a for a in taxes if a not in stack)
+        t = np.transpose(t, [t_axes.index(a) for a in space])
+        if task == "regression":
+            has = ~np.isnan(t.astype(np.float32))
+        elif task == "instances":
+            has = np.ones(t.shape, bool)
+        else:
+            has = t > 0
+        if not has.any():
+            continue
+        nz = np.nonzero(has)
+        ctx = per_axis(context, len(space))
+        lo = [max(0, int(a.min()) - c) for a, c in zip(nz, ctx)]
+        hi = [min(n, int(a.max()) + 1 + c) for a, n, c in zip(nz, t.shape, ctx)]
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        if task == "instances":
+            box = tuple(slice(0, n) for n in t.shape)
+        t = t[box]
+        # the image block: stack index, all channels, the box
+        isel = []
+        for a in axes:
+            if a in stack:
+                isel.append(sidx[stack.index(a)])
+            elif a == "C":
+                isel.append(slice(None))
+            else:
+                isel.append(box[space.index(a)])
+        block = to_numpy(image[tuple(isel)])
+        b_axes = "".join(a for a in axes if a not in stack)
+        if normalization is not None:
+            block = normalization.apply(block, stats, axes=b_axes)
+        block = _reorder(np.asarray(block, np.float32), b_axes, "C" + space)
+        weight = None
+        if task == "semantic":
+            tt = t.astype(np.int64) - 1
+        elif task == "instances":
+            painting, w = instance_targets(t, w0=w0, sigma=sigma)
+            tt = painting.astype(np.int64) - 1
+            weight = w if w0 > 0 else None
+        else:
+            tt = t.astype(np.float32)[None]
+        out.append(
+            Prepared(
+                image=np.ascontiguousarray(block, dtype=np.float32),
+                target=tt,
+                weight=weight,
+                source=index,
+                offset=tuple(lo),
+                info={"stack_index": tuple(int(v) for v in sidx)},
+            )
+        )
+    return out
+
+
+def per_axis(values: Sequence[int] | int, n: int) -> tuple[int, ...]:
+    """``values`` for the last ``n`` axes; a shorter sequence repeats its first entry."""
+    v = (int(values),) if np.isscalar(values) else tuple(int(x) for x in values)
+    if len(v) >= n:
+        return v[-n:]
+    return (v[0],) * (n - len(v)) + v

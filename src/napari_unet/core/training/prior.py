@@ -1,0 +1,86 @@
+"""The class prior of unpainted pixels: strokes over-represent thin classes; correct the head.
+
+Expectation-maximisation of the class frequencies at the unpainted pixels (Saerens et al.
+2002), then a shift of the last layer's bias by the log ratio of estimated to painted
+frequencies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.validation import padded_forward
+
+__all__ = ["estimate_prior", "shift_head_bias", "unlabelled_posteriors"]
+
+
+def estimate_prior(
+    probs: np.ndarray, train_prior: np.ndarray, *, iterations: int = 50, tol: float = 1e-5
+) -> np.ndarray:
+    """Class frequencies of unlabelled pixels, by expectation-maximisation (Saerens et al. 2002).
+
+    A classifier trained where classes had frequencies ``train_prior`` gives posteriors
+    ``probs`` (``(K, n)``) on pixels whose true frequencies are unknown; EM finds the
+    frequencies ``q`` for which the prior-adjusted posteriors average to ``q``.
+    """
+    p = np.asarray(probs, np.float64)
+    t = np.asarray(train_prior, np.float64)
+    t = t / t.sum()
+    q = t.copy()
+    for _ in range(iterations):
+        adj = p * (q / t)[:, None]
+        adj /= adj.sum(0, keepdims=True).clip(1e-12)
+        new = adj.mean(1)
+        if np.abs(new - q).max() < tol:
+            q = new
+            break
+        q = new
+    return q
+
+
+def shift_head_bias(model: torch.nn.Module, log_ratio: np.ndarray) -> None:
+    """Add ``log_ratio`` (one value per class) to the bias of the model's last layer."""
+    head = model.head
+    with torch.no_grad():
+        if head.bias is None:
+            head.bias = torch.nn.Parameter(torch.zeros(head.out_channels))
+        head.bias += torch.as_tensor(log_ratio, dtype=head.bias.dtype, device=head.bias.device)
+
+
+@torch.no_grad()
+def unlabelled_posteriors(
+    model: torch.nn.Module,
+    images: list[np.ndarray],
+    targets: list[np.ndarray],
+    device: torch.device,
+    *,
+    max_pixels: int = 2_000_000,
+    tile: int = 256,
+) -> np.ndarray:
+    """Softmax posteriors ``(K, n)`` at the unlabelled pixels of the prepared images."""
+    was = model.training
+    model.eval()
+    chunks = []
+    try:
+        for img, tgt in zip(images, targets):
+            x = torch.from_numpy(img[None]).to(device)
+            nd = img.ndim - 1
+            if nd == 2 and max(img.shape[1:]) > 2 * tile:
+                # big planes: a few central tiles are enough for frequencies
+                ys = range(0, img.shape[1], tile)
+                xs = range(0, img.shape[2], tile)
+                parts = [(slice(a, a + tile), slice(b, b + tile)) for a in ys for b in xs]
+            else:
+                parts = [tuple(slice(None) for _ in range(nd))]
+            for sl in parts:
+                xi = x[(slice(None), slice(None), *sl)]
+                prob = torch.softmax(padded_forward(model, xi).float(), 1)[0]
+                unl = torch.from_numpy(tgt[sl] == IGNORE).to(device)
+                chunks.append(prob[:, unl].cpu().numpy())
+            if sum(c.shape[1] for c in chunks) > max_pixels:
+                break
+    finally:
+        model.train(was)
+    return np.concatenate(chunks, 1) if chunks else np.zeros((0, 0))
