@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_unet.core.io import classes_dtype
 from napari_unet.core.objects.frames import objects_for_model
 from napari_unet.core.prediction.predict import predict
 from napari_unet.core.prediction.uncertainty import uncertainty
@@ -36,7 +37,7 @@ def _zarr_outputs(model, image, axes: str) -> dict[str, Any]:
             "probabilities", shape=(k, *plan.out_shape), chunks=(k, *chunks), dtype="float32"),
         "classes": root.create_array(
             "classes", shape=plan.out_shape, chunks=chunks,
-            dtype="uint8" if k < 255 else "uint16"),
+            dtype=classes_dtype(k)),
     }
 
 

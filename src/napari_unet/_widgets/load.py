@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet.core.io import expand_inputs, read_image
+from napari_unet.core.io import classes_dtype, expand_inputs, read_image
 
 from ._base import DockWidget
 from ._layers import class_colormap, get_layer, layer_names, refill_combo
@@ -220,7 +220,7 @@ class LoadWidget(DockWidget):
         shape = image.data.shape[:-1] if image.rgb else image.data.shape
         names = self.class_names()
         layer = self.viewer.add_labels(
-            np.zeros(shape, np.uint8 if len(names) < 255 else np.uint16),
+            np.zeros(shape, classes_dtype(len(names))),
             name=f"{image.name} paint",
             scale=image.scale,
             translate=image.translate,

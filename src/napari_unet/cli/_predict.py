@@ -81,7 +81,13 @@ def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
          out_dir: Path) -> list[Path]:
     from napari_unet.core.axes import parse_axes
-    from napari_unet.core.io import create_zarr, output_path, read_image, write_result
+    from napari_unet.core.io import (
+        classes_dtype,
+        create_zarr,
+        output_path,
+        read_image,
+        write_result,
+    )
     from napari_unet.core.prediction.predict import predict
 
     image = read_image(path, lazy=path.is_file() and path.stat().st_size > LAZY_BYTES)
@@ -121,7 +127,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
             for kind in need:
                 shape = (k, *plan.out_shape) if kind == "probabilities" else plan.out_shape
                 dtype = np.float32 if kind == "probabilities" else (
-                    np.uint8 if k < 256 else np.uint16)
+                    classes_dtype(k))
                 out[kind] = create_zarr(output_path(out_dir, path, kind, "zarr"), shape=shape,
                                         dtype=dtype)
         gen = predict(model, image, axes=axes, tile_shape=tile, batch_size=args.batch_size,

@@ -36,6 +36,15 @@ __all__ = [
 ]
 
 
+def classes_dtype(n_classes: int) -> np.dtype:
+    """The integer type of a class image whose values go up to ``n_classes`` (1..K, 0 unset).
+
+    The one rule for paintings, class outputs and their stores: uint8 up to 255 classes,
+    uint16 beyond.
+    """
+    return np.dtype(np.uint8 if int(n_classes) <= 255 else np.uint16)
+
+
 def to_numpy(array: Any) -> np.ndarray:
     """``array`` in memory: dask arrays are computed, zarr and numpy arrays read."""
     return np.asarray(array.compute() if hasattr(array, "compute") else array)

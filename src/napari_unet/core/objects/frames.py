@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_unet.core.io import classes_dtype
 from napari_unet.core.objects.semantic import class_objects, structure_objects
 from napari_unet.core.objects.tiled import instances_tiled
 from napari_unet.core.objects.tuning import model_instance_options
@@ -68,7 +69,7 @@ def probabilities_to_classes(probabilities: Any, *, threshold: float | None = No
             f"found shape {shape}"
         )
     k = shape[0]
-    dtype = np.uint8 if k < 255 else np.uint16
+    dtype = classes_dtype(k)
     p = np.asarray(probabilities)
     if k == 1 or threshold is not None:
         if k > 2:

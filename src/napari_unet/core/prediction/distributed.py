@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.axes import parse_axes
-from napari_unet.core.io import create_zarr
+from napari_unet.core.io import classes_dtype, create_zarr
 from napari_unet.core.model import UNet
 from napari_unet.core.modelfile import dumps_model, load_model, loads_model
 from napari_unet.core.prediction.tiling import Tile, plan_grid, read_tile
@@ -244,7 +244,7 @@ def predict_distributed(
                                        chunks=(k, *loop_chunks))
         else:
             stores[kind] = create_zarr(path, shape=plan.out_shape,
-                                       dtype=np.uint8 if k < 256 else np.uint16,
+                                       dtype=classes_dtype(k),
                                        chunks=loop_chunks)
     paths = {kind: str(Path(p).resolve()) for kind, p in outputs.items()}
     blob = dumps_model(net)

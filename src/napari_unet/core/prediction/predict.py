@@ -25,6 +25,7 @@ import torch
 from napari_unet.core.axes import AxesPlan, parse_axes
 from napari_unet.core.devices import is_out_of_memory, resolve_device
 from napari_unet.core.devices import memory_budget as default_memory_budget
+from napari_unet.core.io import classes_dtype
 from napari_unet.core.prediction.network import (
     activation_bytes_per_voxel,
     argmax_channels,
@@ -102,7 +103,7 @@ def _kinds(output: Any, model: Any) -> tuple[str, ...]:
 
 def _results(kinds: tuple[str, ...], out: Any, plan: AxesPlan, n_out: int) -> dict[str, Any]:
     shapes = {"probabilities": (n_out, *plan.out_shape), "classes": plan.out_shape}
-    dtypes = {"probabilities": np.float32, "classes": np.uint8 if n_out < 256 else np.uint16}
+    dtypes = {"probabilities": np.float32, "classes": classes_dtype(n_out)}
     given = out if isinstance(out, dict) else ({kinds[0]: out} if out is not None else {})
     if out is not None and not isinstance(out, dict) and len(kinds) > 1:
         raise ValueError("out must be a dict {'probabilities': ..., 'classes': ...} "
