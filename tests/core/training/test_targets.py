@@ -38,6 +38,12 @@ def _painted(shape=(64, 64), seed=0):
         (np.zeros((32, 32)), np.ones((4, 32, 32), np.uint8), "YX", 2, "do not match"),
         (np.zeros((32, 32)), np.ones((32, 32), np.uint8), "YX", 3, "3D model"),
         (np.zeros((32, 32)), np.ones((32, 32), np.uint8), "ZYX", 2, "names 3"),
+        (np.zeros((32, 32)), np.ones((32, 32), np.uint8), "YQ", 2,
+         r"pair 0: image: expected axes of letters from 'TSCZYX'.*found unknown letters 'Q'"),
+        (np.zeros((3, 32, 32)), np.ones((3, 32, 32), np.uint8), "SYX", 3,
+         r"pair 0: image: expected axes with the spatial axes 'ZYX' of a 3D model, found 'SYX'"),
+        (np.zeros((3, 4, 32, 32)), np.ones((3, 4, 32, 32), np.uint8), "SZYX", 2,
+         r"pair 0: image: expected axes without Z for a 2D model, found 'SZYX'"),
     ],
 )
 def test_bad_pairs_raise_clear_errors(image, target, axes, dims, match):
@@ -130,8 +136,21 @@ def test_a_stack_axis_gives_one_sample_per_painted_index_and_channels_go_first()
     paint[0, 2:6, 2:20] = 1
     paint[2, 20:24, 2:20] = 2
     ts = prepare_pairs([(img, paint)], axes="TCYX", val_fraction=0, context=(32, 32))
-    assert [it.info["stack_index"] for it in ts.items] == [(0,), (2,)]
+    assert [it.stack_index for it in ts.items] == [(0,), (2,)]
     assert ts.items[0].image.shape == (2, 32, 32)
+
+
+def test_samples_and_time_are_both_stack_axes():
+    img = np.random.default_rng(1).random((3, 32, 32)).astype(np.float32)
+    paint = np.zeros((3, 32, 32), np.uint8)
+    paint[0, 2:6, 2:20] = 1
+    paint[1, 20:24, 2:20] = 2
+    by_s = prepare_pairs([(img, paint)], axes="SYX", val_fraction=0, context=(32, 32))
+    by_t = prepare_pairs([(img, paint)], axes="TYX", val_fraction=0, context=(32, 32))
+    assert len(by_s.items) == len(by_t.items) == 2  # the painted samples 0 and 1
+    for a, b in zip(by_s.items, by_t.items, strict=True):
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.target, b.target)
 
 
 def test_regression_targets_are_scaled_and_nan_is_ignored():

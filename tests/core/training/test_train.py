@@ -104,8 +104,11 @@ def test_continue_training_a_given_model(nuclei):
     image, strokes, _ = nuclei
     config = TrainConfig(max_steps=20, lr=1e-2, seed=1, **TINY)
     _, model = run(train(config, [(image, strokes)], device="cpu"))
-    records, again = run(train(config, [(image, strokes)], model=model, device="cpu"))
-    assert again is model  # trained in place, so a live preview follows the weights
+    live = []
+    records, again = run(train(config, [(image, strokes)], model=model, device="cpu",
+                               on_model=live.append))
+    assert live[0] is model  # trained in place, so a live preview follows the weights
+    assert again is not model  # the result is a copy that later training cannot change
     assert again.meta["training"]["steps_total"] == 40
     fresh, _ = run(train(config, [(image, strokes)], device="cpu"))
     first = next(r.loss for r in records if r.phase == "train")
@@ -178,7 +181,7 @@ def test_bad_input_and_bad_models_raise(nuclei):
     image, strokes, _ = nuclei
     with pytest.raises(ValueError, match="no painted pixels"):
         next(train(TrainConfig(**TINY), [(image, np.zeros_like(strokes))], device="cpu"))
-    with pytest.raises(ValueError, match="model is 3D"):
+    with pytest.raises(ValueError, match="found a 3D one"):
         next(train(TrainConfig(**TINY), [(image, strokes)], model=UNet(dims=3), device="cpu"))
     with pytest.raises(ValueError, match="channel"):
         next(

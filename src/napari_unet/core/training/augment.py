@@ -202,7 +202,6 @@ def _exact(images, targets, weights, mats, out_shape):
 
 def _resample(images, targets, weights, mats, out_shape, cfg, gen):
     n, _, *in_shape = images.shape
-    len(in_shape)
     device = images.device
     axes = [torch.arange(s, device=device, dtype=torch.float32) - (s - 1) / 2 for s in out_shape]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (*out, nd) offsets

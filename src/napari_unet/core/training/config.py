@@ -70,10 +70,10 @@ class TrainConfig:
     val_every : int or None
         Validate every this many steps; None: about ten times per budget.
     keep : {"last", "best"}
-        Which weights the returned model carries (best = lowest validation loss); the other
-        set stays available as ``model.best_state_dict`` / ``model.last_state_dict``. Held-out
+        Which weights the returned model carries (best = lowest validation loss). Held-out
         strokes are few, so "best" is a noisy choice; with the cosine decay "last" is the
-        safer default.
+        safer default. A continued run (Continue) never returns weights worse on the
+        held-out strokes than those it started from.
     prior : {"off", "on", "auto"}
         Correct the class frequencies learnt from sparse, class-balanced paint with those
         estimated (by EM) on the unpainted pixels of the training images; ``"auto"`` does it
@@ -83,15 +83,16 @@ class TrainConfig:
         Mixed precision (autocast) on CUDA.
     start : str
         Without a given model: ``"auto"`` starts from a shipped starting model when the data
-        look alike and the strokes agree with it (see :mod:`~.startmodel`), ``"none"`` from
+        look alike and the strokes agree with it (see :mod:`~napari_unet.core.training.start_models`), ``"none"`` from
         random weights, or the name of a shipped starting model to try.
     start_lr_factor : float
-        Learning-rate factor when training from a shipped starting model: fine-tuning on a
+        Learning-rate factor when training from a shipped starting model or a given model
+        (a model continued from a file, or the current one): fine-tuning on a
         few strokes with the full rate undoes much of what it knew (ISBI, 5 images, 1%
         strokes, 150 steps: IoU 0.66 as shipped, 0.63 after lr 3e-3, 0.66 after 1e-3).
     tune_instances : bool
         Instance models: after training, fit the seed and foreground thresholds of the
-        post-processing to the training masks (:mod:`~.instance_tuning`) and keep them in
+        post-processing to the training masks (:mod:`~napari_unet.core.objects.tuning`) and keep them in
         ``model.meta["instance_options"]``. Up to a tenth of a time budget is kept for it
         (Usiigaci cells, 740 steps: F1@0.5 0.62 with the default seed threshold 0.5, 0.78 with
         0.9; touching cells merge through soft interiors).

@@ -93,6 +93,7 @@ def prepare_pairs(
     border_weight: float = 10.0,
     border_sigma: float = 5.0,
     seed: int = 0,
+    assignment: Sequence[np.ndarray] | None = None,
 ) -> TrainingSet:
     """Check and prepare training pairs.
 
@@ -122,6 +123,11 @@ def prepare_pairs(
         ``w0`` and ``sigma`` of the instance border weight map (0 disables).
     seed : int
         Seed of the validation choice.
+    assignment : sequence of numpy.ndarray, optional
+        One int8 array per pair, shaped like its target, that keeps the training/validation
+        split stable when paintings change during a run: :data:`TRAINED` and :data:`HELD_OUT`
+        pixels stay where they were, pixels labelled for the first time (0 there) are split by
+        the same draw as above, and the arrays are updated in place.
 
     Raises
     ------
@@ -180,6 +186,10 @@ def prepare_pairs(
     masks, blocks = hold_out_regions(
         [it.target for it in items], fraction=val_fraction, region=region, seed=seed
     )
+    if assignment is not None:
+        masks = [_keep_assignment(it, m, assignment[it.source], axes=axes, dims=dims)
+                 for it, m in zip(items, masks)]
+        blocks = held_out_blocks(masks, region)
     for it, m in zip(items, masks):
         if not m.any():
             continue
@@ -263,10 +273,56 @@ def _prepare_one(
                 weight=weight,
                 source=index,
                 offset=tuple(lo),
-                info={"stack_index": tuple(int(v) for v in sidx)},
+                stack_index=tuple(int(v) for v in sidx),
             )
         )
     return out
+
+
+#: Values of an assignment array (see :func:`prepare_pairs`).
+UNASSIGNED, TRAINED, HELD_OUT = 0, 1, 2
+
+
+def source_view(array: np.ndarray, item: Prepared, *, axes: str, dims: int) -> np.ndarray:
+    """The part of a pair-shaped ``array`` (the target's axes) that ``item`` was cut from.
+
+    In the item's spatial order, and a view: writing into it writes into ``array``.
+    """
+    stack, space = _stack_split(axes.upper(), dims)
+    taxes = axes.upper().replace("C", "")
+    sel = tuple(item.stack_index[stack.index(a)] if a in stack else slice(None) for a in taxes)
+    view = array[sel]
+    rest = "".join(a for a in taxes if a not in stack)
+    view = np.transpose(view, [rest.index(a) for a in space])
+    return view[tuple(slice(o, o + n) for o, n in zip(item.offset, item.spatial_shape))]
+
+
+def _keep_assignment(item: Prepared, drawn: np.ndarray, assignment: np.ndarray, *, axes: str,
+                     dims: int) -> np.ndarray:
+    """Held-out mask of ``item``: earlier choices kept, new pixels as ``drawn``; recorded."""
+    seen = source_view(assignment, item, axes=axes, dims=dims)
+    held = np.where(seen == UNASSIGNED, drawn, seen == HELD_OUT)
+    lab = labelled(item.target)
+    seen[lab & held] = HELD_OUT
+    seen[lab & ~held] = TRAINED
+    return held & lab
+
+
+def held_out_blocks(masks: Sequence[np.ndarray], region: Sequence[int]
+                    ) -> list[tuple[int, tuple[slice, ...]]]:
+    """Blocks of shape ``region`` (grid-aligned) that hold the True pixels of each mask."""
+    blocks = []
+    for i, m in enumerate(masks):
+        if not m.any():
+            continue
+        reg = tuple(region)[-m.ndim:]
+        reg = (m.shape[0],) * (m.ndim - len(reg)) + reg
+        grid = [range(0, n, r) for n, r in zip(m.shape, reg)]
+        for corner in np.stack(np.meshgrid(*grid, indexing="ij"), -1).reshape(-1, m.ndim):
+            sl = tuple(slice(int(c), min(int(c) + r, n)) for c, r, n in zip(corner, reg, m.shape))
+            if m[sl].any():
+                blocks.append((i, sl))
+    return blocks
 
 
 def per_axis(values: Sequence[int] | int, n: int) -> tuple[int, ...]:

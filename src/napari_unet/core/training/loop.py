@@ -1,293 +1,263 @@
-"""The step loop behind :func:`napari_unet.core.training.train.train` (see there)."""
+"""The training loop as an object: :class:`Trainer` owns a run's data, network and counters.
+
+A trainer prepares the data once, then trains in *segments*: each call of :meth:`Trainer.run`
+trains for a budget and returns a copy of the network, and a later call continues the same
+run (Stop, paint more, Continue): the step count, the optimizer's moments and the learning-rate
+schedule go on instead of starting over. Labels may change while it trains
+(:meth:`Trainer.update_labels`, from any thread); they reach the sampler and the held-out
+regions between two steps. Written for this project: sparse-label training and the live loop
+are the product's edge.
+"""
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from napari_unet.core.devices import empty_cache, is_out_of_memory
-from napari_unet.core.training.augment import augment
-from napari_unet.core.training.config import TrainProgress
-from napari_unet.core.training.prior import estimate_prior, shift_head_bias, unlabelled_posteriors
-from napari_unet.core.training.schedule import lr_factor
-from napari_unet.core.training.targets import labelled
-from napari_unet.core.training.validation import evaluate
+from napari_unet.core.devices import empty_cache, resolve_device
+from napari_unet.core.io import to_numpy
+from napari_unet.core.model import UNet
+from napari_unet.core.normalize import Normalization
+from napari_unet.core.training.architecture import class_names, grow_head, model_for, patch_shape
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.config import TrainConfig, TrainProgress
+from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
+from napari_unet.core.training.labels import LabelUpdates
+from napari_unet.core.training.losses import loss_function
+from napari_unet.core.training.sampling import PatchSampler, validation_tiles
+from napari_unet.core.training.schedule import auto_batch_size, lr_factor
+from napari_unet.core.training.segment import Segment, run_segment
+
+__all__ = ["Trainer"]
+
+#: Most held-out blocks evaluated per validation (dense masks give hundreds).
+MAX_VAL_TILES = 32
 
 
-def _crop_to(t: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor | None:
-    if t is None or tuple(t.shape[-len(shape) :]) == shape:
-        return t
-    sp = t.shape[-len(shape) :]
-    sl = tuple(slice((a - b) // 2, (a - b) // 2 + b) for a, b in zip(sp, shape))
-    return t[(..., *sl)]
+class Trainer:
+    """One training run that can be continued and fed new labels while it runs.
 
+    Parameters
+    ----------
+    config : TrainConfig
+    pairs : sequence of (image, target)
+        numpy or dask arrays (see :func:`~napari_unet.core.training.dataset.prepare_pairs`).
+        The trainer keeps its own copy of each target, so later label updates never touch
+        the caller's arrays.
+    model : UNet or None
+        Continue or fine-tune this model (trained in place); None: a shipped starting model
+        when ``config.start`` allows and the data look alike, else random weights.
+    device : str or torch.device
 
-def _amp(device: torch.device, enabled: bool) -> tuple[bool, torch.dtype, Any]:
-    if not (enabled and device.type == "cuda"):
-        return False, torch.float32, None
-    if torch.cuda.is_bf16_supported():
-        return True, torch.bfloat16, None
-    return True, torch.float16, torch.amp.GradScaler("cuda")
+    Attributes
+    ----------
+    net : UNet
+        The network being trained (on the device). Read it only between two records.
+    steps : int
+        Steps trained by this trainer, over all its segments.
+    start : str
+        Where the weights came from, in words (``"random weights"``, ``"starting model
+        em_membranes ..."``, ``"given model"``).
+    """
 
+    def __init__(self, config: TrainConfig, pairs: Sequence[tuple[Any, Any]], *,
+                 model: UNet | None = None, device: str | torch.device = "auto") -> None:
+        self.t0 = time.perf_counter()
+        self.config = config
+        self.device = resolve_device(device)
+        if not isinstance(pairs, Sequence) or len(pairs) == 0:
+            raise ValueError("pairs: expected a non-empty sequence of (image, target) pairs, "
+                             f"found {type(pairs).__name__}")
+        self._images = [p[0] for p in pairs]
+        self._targets = [np.array(to_numpy(p[1])) for p in pairs]
+        self._assignment = [np.zeros(t.shape, np.int8) for t in self._targets]
+        patch = config.resolved_patch_shape
+        self._region = config.val_region or (
+            [max(16, p // 2) for p in patch] if config.dims == 2
+            else [patch[0]] + [max(16, p // 2) for p in patch[1:]])
+        self._context = patch
+        norm = model.normalization if model is not None else Normalization.from_dict(
+            config.normalization)
+        data = self._prepare(norm)  # checks the pairs before a starting model is looked for
+        self.start = "given model" if model is not None else "random weights"
+        self.start_steps = 0
+        given = model is not None
+        if model is None and config.start != "none":
+            model, self.start = _starting_model(config, pairs)
+            if model is not None:
+                self.start_steps = int((model.meta.get("training") or {}).get("steps_total", 0))
+                if model.normalization != norm:
+                    norm = model.normalization
+                    self._assignment = [np.zeros(t.shape, np.int8) for t in self._targets]
+                    data = self._prepare(norm)
+        channels = {it.image.shape[0] for it in data.items}
+        if len(channels) != 1:
+            raise ValueError(f"training images: expected one channel count, found "
+                             f"{sorted(channels)}")
+        torch.manual_seed(config.seed)
+        self.net = model_for(config, model, data, channels.pop())
+        self.net.normalization = norm
+        self.names = class_names(config, model, data.n_classes)
+        self.patch = patch_shape(config, self.net, data)
+        self.net.to(self.device)
+        #: Steps of the given model's own lineage (a user's model continued from its file).
+        self.lineage_steps = (int((model.meta.get("training") or {}).get("steps_total", 0))
+                              if given else 0)
+        self.lr_scale = config.start_lr_factor if (given or self.start_steps) else 1.0
+        self.batch_size = config.batch_size or auto_batch_size(self.net, self.patch, self.device)
+        self.augment = AugmentConfig.from_dict(config.augment)
+        smooth = self.augment.scale > 0 or (self.augment.elastic > 0
+                                            and self.augment.elastic_p > 0)
+        margin = tuple(p // 8 if smooth else 0 for p in self.patch)
+        if config.dims == 3:
+            margin = (0, *margin[1:])
+        self._in_shape = tuple(p + 2 * m for p, m in zip(self.patch, margin))
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(config.seed)
+        self.steps = 0
+        self.segments: list[Segment] = []
+        self.losses: list[float] = []
+        self.times: list[float] = []
+        self.val_loss: float | None = None
+        self.val_iou: list | None = None
+        self.updates = LabelUpdates()
+        self.notes: list[str] = []
+        self._use(data)
 
-def run(s: dict) -> Generator[TrainProgress, None, Any]:
-    cfg = s["config"]
-    net = s["model"]
-    dev: torch.device = s["device"]
-    data = s["data"]
-    sampler = s["sampler"]
-    aug = s["augment"]
-    patch: tuple[int, ...] = s["patch"]
-    loss_fn = s["loss_fn"]
-    tiles = s["tiles"]
-    t0 = s["t0"]
-    stop = s["stop"]
-    bs = s["batch_size"]
-    out_shape = net.output_shape(patch)
-    use_amp, amp_dtype, scaler = _amp(dev, cfg.amp)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(cfg.seed)
-    net.train()
-
-    def budget_used(step: int) -> float:
-        used = 0.0
-        if cfg.max_steps:
-            used = max(used, step / cfg.max_steps)
-        if cfg.max_seconds:
-            used = max(used, (time.perf_counter() - t0) / cfg.max_seconds)
-        return used
-
-    def validate() -> tuple[float, Any]:
-        """Loss and per-class IoU of the network as it is now on the held-out tiles."""
-        return evaluate(net, tiles, task=data.task, n_classes=data.n_classes, device=dev,
-                        loss_fn=loss_fn, amp=use_amp)
-
-    val_every = cfg.val_every
-    n_val = 10
-    next_val = 1.0 / n_val
-    best = (float("inf"), None, -1)  # loss, state, step
-    val_loss, val_iou = None, None
-    seen = np.zeros(data.n_classes if data.task != "regression" else 1, np.float64)
-    step, losses = 0, []
-    val_time, since_val = 0.0, 0.0  # validation costs at most about a tenth of the time
-    times: list[float] = []
-    lr = cfg.lr
-    while True:
-        used = budget_used(step)
-        if used >= 1.0 or (stop is not None and stop.is_set()):
-            break
-        f = lr_factor(used, step, warmup_steps=cfg.warmup_steps, schedule=cfg.schedule)
-        lr = cfg.lr * f * s.get("lr_scale", 1.0)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        ts = time.perf_counter()
-        net.train()  # a live preview between steps may have switched it to eval
-        try:
-            x, y, w = sampler.sample(bs)
-            x = torch.from_numpy(x).to(dev, non_blocking=True)
-            y = torch.from_numpy(y).to(dev, non_blocking=True)
-            w = torch.from_numpy(w).to(dev, non_blocking=True) if w is not None else None
-            x, y, w = augment(x, y, w, config=aug, out_shape=patch, generator=gen)
-            y, w = _crop_to(y, out_shape), _crop_to(w, out_shape)
-            with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-                out = net(x)
-            loss = loss_fn(out.float(), y, w)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-        except (RuntimeError, MemoryError) as err:
-            if not is_out_of_memory(err) or bs <= 1:
-                raise
-            x = y = w = out = loss = None
-            opt.zero_grad(set_to_none=True)
-            empty_cache(dev)
-            bs = max(1, bs // 2)
-            yield _record(
-                cfg,
-                step,
-                t0,
-                times,
-                losses,
-                lr,
-                val_loss,
-                val_iou,
-                bs,
-                "train",
-                f"out of memory: batch {bs * 2} -> {bs}",
-            )
-            continue
-        if data.task != "regression":
-            yy = y[y >= 0]
-            seen += torch.bincount(yy.flatten(), minlength=len(seen))[: len(seen)].cpu().numpy()
-        losses.append(float(loss.detach()))
-        times.append(time.perf_counter() - ts)
-        step += 1
-        yield _record(cfg, step, t0, times, losses, lr, val_loss, val_iou, bs, "train")
-        since_val += times[-1]
-        due = (val_every and step % val_every == 0) or (
-            not val_every
-            and step >= 20
-            and budget_used(step) >= next_val
-            and since_val >= 9 * val_time
+    # ------------------------------------------------------------------ data
+    def _prepare(self, normalization: Normalization) -> TrainingSet:
+        cfg = self.config
+        pairs = list(zip(self._images, self._targets))
+        return prepare_pairs(
+            pairs, axes=cfg.axes, dims=cfg.dims, task=cfg.task, normalization=normalization,
+            n_classes=cfg.n_classes, val_fraction=cfg.val_fraction, region=self._region,
+            context=self._context, border_weight=cfg.border_weight,
+            border_sigma=cfg.border_sigma, seed=cfg.seed,
+            assignment=self._assignment,
         )
-        if tiles and due and budget_used(step) < 1.0:
-            next_val = budget_used(step) + 1.0 / n_val
-            tv = time.perf_counter()
-            val_loss, val_iou = validate()
-            val_time, since_val = time.perf_counter() - tv, 0.0
-            if val_loss < best[0]:
-                best = (val_loss, _snapshot(net), step)
-            yield _record(cfg, step, t0, times, losses, lr, val_loss, val_iou, bs, "validate")
-    # the end: last validation, choose weights, class prior, metadata
-    last_state = _snapshot(net)
-    if tiles and step > 0:
-        val_loss, val_iou = validate()
-        if val_loss <= best[0]:
-            best = (val_loss, last_state, step)
-    kept = "last"
-    if best[1] is not None and best[2] != step:
-        net.best_state_dict = best[1]  # the other set of weights stays at hand
-        net.last_state_dict = last_state
-        if cfg.keep == "best":
-            net.load_state_dict(best[1])
-            kept = f"best (step {best[2]})"
-            val_loss, val_iou = validate()
-    prior = None
-    if _wants_prior(cfg, data) and seen.sum() > 0:
-        prior = _apply_prior(net, data, seen, dev)
-        if tiles:
-            val_loss, val_iou = validate()
-    net.eval()
-    net.to("cpu")
-    _fill_meta(s, net, step, bs, kept, val_loss, val_iou, prior, time.perf_counter() - t0)
-    yield _record(
-        cfg,
-        step,
-        t0,
-        times,
-        losses,
-        lr,
-        val_loss,
-        val_iou,
-        bs,
-        "done",
-        f"done: {step} steps, kept {kept} weights",
-    )
-    return net
 
+    def _use(self, data: TrainingSet) -> None:
+        """Sample from ``data`` from the next step on (sampler, tiles, loss, counters)."""
+        self.data = data
+        self.loss_fn = loss_function(self.config, data)
+        self.sampler = PatchSampler(data, self._in_shape, balance=self.config.balance,
+                                    seed=self.config.seed + len(self.segments))
+        tiles = validation_tiles(data, context=tuple(max(8, p // 4) for p in self.patch))
+        if len(tiles) > MAX_VAL_TILES:  # dense masks: a spread-out sample keeps it cheap
+            keep = np.linspace(0, len(tiles) - 1, MAX_VAL_TILES).round().astype(int)
+            tiles = [tiles[i] for i in keep]
+        self.tiles = tiles
+        k = data.n_classes if data.task != "regression" else 1
+        old = getattr(self, "seen", np.zeros(0))
+        self.seen = np.zeros(k, np.float64)
+        self.seen[: min(k, old.size)] = old[:k]
 
-def _snapshot(net: torch.nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+    def update_labels(self, index: int, region: tuple[slice, ...] | None, values: Any) -> None:
+        """Change the target of pair ``index`` while training runs (thread-safe).
 
+        ``target[region] = values`` on the trainer's own copy; the change reaches the
+        sampler, the class counts and the held-out regions before the next step (new
+        labels are split into training and held-out regions by the same rule as the first
+        ones; pixels already used for training are never moved to validation). ``region``
+        None replaces the whole target.
+        """
+        if not 0 <= index < len(self._targets):
+            raise ValueError(f"update_labels: expected a pair index in 0..{len(self._targets) - 1},"
+                             f" found {index}")
+        self.updates.post(index, region, values)
 
-def _record(cfg, step, t0, times, losses, lr, val_loss, val_iou, bs, phase, message=""):
-    elapsed = time.perf_counter() - t0
-    recent = times[-20:]
-    sps = len(recent) / sum(recent) if recent and sum(recent) > 0 else 0.0
-    eta, total = None, cfg.max_steps or step
-    if sps > 0:
-        left = []
-        if cfg.max_steps:
-            left.append((cfg.max_steps - step) / sps)
-        if cfg.max_seconds:
-            left.append(max(0.0, cfg.max_seconds - elapsed))
-        eta = min(left)
-        total = step + round(eta * sps)
-    loss = float(np.mean(losses[-10:])) if losses else None
-    metrics = {}
-    if val_iou is not None:
-        metrics["val_iou"] = tuple(val_iou)
-    if val_loss is not None:
-        metrics["val_loss"] = val_loss
-    return TrainProgress(
-        step=step,
-        total=max(total, step),
-        message=message,
-        loss=loss,
-        metrics=metrics,
-        lr=lr,
-        val_loss=val_loss,
-        val_iou=tuple(val_iou) if val_iou is not None else None,
-        steps_per_s=sps,
-        elapsed=elapsed,
-        eta=eta,
-        batch_size=bs,
-        phase=phase,
-    )
-
-
-def _wants_prior(cfg, data) -> bool:
-    if data.task != "semantic" or cfg.prior == "off":
-        return False
-    if cfg.prior == "on":
+    def apply_label_updates(self) -> bool:
+        """Apply the pending label updates (the training thread calls this between steps)."""
+        changed = self.updates.apply(self._targets)
+        if not changed:
+            return False
+        data = self._prepare(self.net.normalization)
+        k_old = self.net.out_channels
+        if data.task == "semantic" and data.n_classes > k_old:
+            grow_head(self.net, data.n_classes)
+            self.names = class_names(self.config, None, data.n_classes, self.names)
+            self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=self.config.lr,
+                                               weight_decay=self.config.weight_decay)
+            self.notes.append(f"class {data.n_classes} painted at step {self.steps}: "
+                              f"the network grew from {k_old} to {data.n_classes} outputs "
+                              "and its optimizer restarted")
+        elif data.task == "semantic" and data.n_classes < k_old:
+            data.n_classes = k_old
+            data.class_counts = np.pad(data.class_counts, (0, k_old - len(data.class_counts)))
+        self._use(data)
         return True
-    region = sum(it.target.size for it in data.items)
-    lab = sum(int(labelled(it.target).sum()) for it in data.items) + data.n_val_labelled
-    return lab < region / 3
+
+    def painted_pixels(self) -> dict[str, int]:
+        """Labelled pixels used now: for training and held out."""
+        return {"train": self.data.n_train_labelled, "validation": self.data.n_val_labelled}
+
+    # ------------------------------------------------------------------ training
+    def prepare_record(self) -> TrainProgress:
+        """The record that says what the run trains on (``phase="prepare"``)."""
+        d = self.data
+        return TrainProgress(
+            self.steps, self.config.max_steps or 0, phase="prepare",
+            elapsed=time.perf_counter() - self.t0, batch_size=self.batch_size,
+            message=(f"{len(d.items)} sample(s), {d.n_train_labelled} labelled pixels for "
+                     f"training, {d.n_val_labelled} held out; patches {self.patch}, batch "
+                     f"{self.batch_size}; starts from {self.start}"),
+        )
+
+    def run(self, *, max_steps: int | None = None, max_seconds: float | None = None,
+            stop: Any = None, since: float | None = None,
+            ) -> Generator[TrainProgress, None, UNet]:
+        """Train one segment; yield progress; return a CPU copy of the network.
+
+        The budget defaults to the config's for the first segment and to the same budget
+        again for each later one. The learning-rate schedule is one cosine over the sum of
+        the segments' budgets (a Continue extends it, without a second warm-up); a later
+        segment whose held-out loss ends worse than where it started gives its weights back
+        (the record and :attr:`notes` say so). ``stop`` (an object with ``is_set()``) ends
+        the segment within one step; ``since`` is when its time budget started (default
+        now; the first segment counts from the trainer's creation).
+        """
+        cfg = self.config
+        if max_steps is None and max_seconds is None:
+            max_steps, max_seconds = cfg.max_steps, cfg.max_seconds
+        first = not self.segments
+        start = self.t0 if first and since is None else (since or time.perf_counter())
+        seg = Segment(max_steps=max_steps, max_seconds=max_seconds, start_step=self.steps,
+                      t0=start, warmup=cfg.warmup_steps if first else 0)
+        self.segments.append(seg)
+        try:
+            return (yield from run_segment(self, seg, stop))
+        finally:
+            empty_cache(self.device)
+
+    def lr_at(self, seg: Segment, used: float) -> float:
+        """Learning rate at ``used`` (share of ``seg``'s budget) of segment ``seg``."""
+        done = len(self.segments) - 1
+        progress = (done + min(1.0, used)) / len(self.segments) if self.segments else used
+        f = lr_factor(progress, self.steps - seg.start_step, warmup_steps=seg.warmup,
+                      schedule=self.config.schedule)
+        return self.config.lr * f * self.lr_scale
+
+    def model_copy(self) -> UNet:
+        """A CPU, eval-mode copy of the network (the trainer keeps training its own)."""
+        was = self.net.training
+        self.net.eval()
+        clone = copy.deepcopy(self.net).to("cpu").eval()
+        self.net.train(was)
+        return clone
 
 
-def _apply_prior(net, data, seen, dev) -> dict | None:
-    targets = []
-    for it in data.items:
-        t = it.target.copy()
-        if it.val_target is not None:
-            t[it.val_target >= 0] = 0  # labelled, so not an unpainted pixel
-        targets.append(t)
-    probs = unlabelled_posteriors(net, [it.image for it in data.items], targets, dev)
-    if probs.size == 0:
-        return None
-    train_prior = (seen + 1) / (seen + 1).sum()
-    q = estimate_prior(probs, train_prior)
-    q = np.clip(q, 1e-4, 1.0)
-    q /= q.sum()
-    shift_head_bias(net, np.log(q / train_prior))
-    return {
-        "painted": [round(float(v), 5) for v in train_prior],
-        "estimated": [round(float(v), 5) for v in q],
-    }
+def _starting_model(config: TrainConfig, pairs: Sequence[tuple[Any, Any]]
+                    ) -> tuple[UNet | None, str]:
+    from napari_unet.core.training.start_models import choose_start
 
-
-def _fill_meta(s, net, step, bs, kept, val_loss, val_iou, prior, seconds) -> None:
-    cfg = s["config"]
-    data = s["data"]
-    names = s["names"]
-    meta = net.meta
-    meta["task"] = cfg.task
-    meta["class_names"] = names
-    meta["axes"] = cfg.axes
-    meta["training"] = {
-        "config": cfg.to_dict(),
-        "steps": step,
-        "steps_total": s["start_steps"] + step,
-        "seconds": round(seconds, 2),
-        "batch_size": bs,
-        "patch_shape": list(s["patch"]),
-        "weights": kept,
-        "device": str(s["device"]),
-        "samples": len(data.items),
-        "start": s.get("start", ""),
-        "labelled_pixels": {"train": data.n_train_labelled, "validation": data.n_val_labelled},
-    }
-    if prior is not None:
-        meta["class_prior"] = prior
-    if data.target_scale is not None:
-        meta["target_scale"] = {"offset": data.target_scale[0], "scale": data.target_scale[1]}
-    if val_loss is not None:
-        v: dict[str, Any] = {"loss": float(val_loss)}
-        if val_iou is not None:
-            v["iou"] = {
-                n: (None if i is None else round(float(i), 4)) for n, i in zip(names, val_iou)
-            }
-        meta["validation"] = v
-    else:
-        meta.pop("validation", None)
+    names = None if config.start == "auto" else [config.start]
+    model, why = choose_start(config.task, config.dims, config.axes, list(pairs),
+                              config.n_classes, names=names)
+    return model, (f"starting model {why}" if model is not None else f"random weights ({why})")

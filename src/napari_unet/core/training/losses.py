@@ -7,7 +7,8 @@ the same way a dense mask does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -151,3 +152,23 @@ def class_frequency_weights(counts: Sequence[int], *, power: float = 0.5) -> lis
     w[~present] = w[present].max()
     w = w / w.mean()
     return [float(v) for v in w]
+
+
+def loss_function(config: Any, data: Any) -> Callable[[torch.Tensor, torch.Tensor, Any],
+                                                    torch.Tensor]:
+    """The loss of a run: ``loss(logits, target, pixel_weights)`` for its task and config."""
+    if config.task == "regression":
+        kind = config.regression_loss
+        return lambda out, t, w: regression_loss(out, t, kind=kind)
+    cw = config.class_weights
+    if cw == "balanced":
+        cw = class_frequency_weights(data.class_counts)
+    elif isinstance(cw, str):
+        raise ValueError(f"class_weights: expected a list, 'balanced' or None, found {cw!r}")
+    if cw is not None and len(cw) != data.n_classes:
+        raise ValueError(f"class_weights: expected {data.n_classes} values (one per class), "
+                         f"found {len(cw)}")
+    dice = config.dice_weight
+    return lambda out, t, w: segmentation_loss(
+        out, t, dice_weight=dice, class_weights=cw, pixel_weights=w
+    )

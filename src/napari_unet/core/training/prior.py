@@ -7,10 +7,12 @@ frequencies.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.targets import IGNORE, labelled
 from napari_unet.core.training.validation import padded_forward
 
 __all__ = ["estimate_prior", "shift_head_bias", "unlabelled_posteriors"]
@@ -84,3 +86,41 @@ def unlabelled_posteriors(
     finally:
         model.train(was)
     return np.concatenate(chunks, 1) if chunks else np.zeros((0, 0))
+
+
+def wants_prior(config: Any, data: Any) -> bool:
+    """Whether a run corrects the class prior (``config.prior``; "auto": sparse paintings)."""
+    if data.task != "semantic" or config.prior == "off":
+        return False
+    if config.prior == "on":
+        return True
+    region = sum(it.target.size for it in data.items)
+    lab = sum(int(labelled(it.target).sum()) for it in data.items) + data.n_val_labelled
+    return lab < region / 3
+
+
+def apply_prior(net: torch.nn.Module, data: Any, seen: np.ndarray, device: torch.device
+                ) -> dict | None:
+    """Shift ``net``'s head by the log ratio of estimated to painted class frequencies.
+
+    ``seen`` counts the labelled pixels per class that training saw. Returns the two
+    frequency vectors for the model card, or None when no unpainted pixel was found.
+    """
+    net.to(device)
+    targets = []
+    for it in data.items:
+        t = it.target.copy()
+        if it.val_target is not None:
+            t[it.val_target >= 0] = 0  # labelled, so not an unpainted pixel
+        targets.append(t)
+    probs = unlabelled_posteriors(net, [it.image for it in data.items], targets, device)
+    if probs.size == 0:
+        return None
+    train_prior = (seen + 1) / (seen + 1).sum()
+    q = np.clip(estimate_prior(probs, train_prior), 1e-4, 1.0)
+    q /= q.sum()
+    shift_head_bias(net, np.log(q / train_prior))
+    return {
+        "painted": [round(float(v), 5) for v in train_prior],
+        "estimated": [round(float(v), 5) for v in q],
+    }

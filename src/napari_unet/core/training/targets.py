@@ -21,12 +21,13 @@ instances) or ``float32`` values with NaN = ignore (regression).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_unet.core.axes import check_axes as check_general_axes
 from napari_unet.core.io import to_numpy
 
 TASKS = ("semantic", "instances", "regression")
@@ -41,42 +42,46 @@ def spatial_axes(dims: int) -> str:
     return "YX" if dims == 2 else "ZYX"
 
 
-def check_axes(axes: str, *, dims: int, ndim: int, what: str = "image") -> None:
-    """Check an axes string against a model's dimensionality and an array's ``ndim``.
+def check_axes(axes: str, *, dims: int, ndim: int, what: str = "image") -> str:
+    """Check a training pair's axes string; return it upper case.
 
-    Axes other than ``C`` and the model's spatial axes (``T``, or ``S`` for samples) are
-    *stack* axes: each index along them is a separate training sample.
+    The alphabet and the general rules are :func:`napari_unet.core.axes.check_axes`; training
+    adds: the model's spatial axes are present, and a 2D model gets no ``Z`` axis (a 3D image).
+    Axes other than ``C`` and the model's spatial axes (``T`` or ``S``) are *stack* axes:
+    each index along them is a separate training sample.
+
+    Parameters
+    ----------
+    axes : str
+        E.g. ``"YX"``, ``"CYX"``, ``"ZYX"``, ``"SYX"``.
+    dims : {2, 3}
+        The model's spatial dimensions.
+    ndim : int
+        The image's number of dimensions.
+    what : str
+        Names the input in error messages.
 
     Raises
     ------
     ValueError
-        Unknown or repeated letters, a length that does not match ``ndim``, missing spatial
-        axes, or a ``Z`` axis for a 2D model (a 3D target for a 2D model).
+        ``"<what>: expected ..., found ..."``: unknown or repeated letters, a length that does
+        not match ``ndim``, missing spatial axes, or a ``Z`` axis for a 2D model.
     """
-    if not isinstance(axes, str) or not axes:
-        raise ValueError(f"axes must be a non-empty string such as 'YX' or 'ZYX', got {axes!r}")
-    axes = axes.upper()
-    bad = sorted(set(axes) - set("TSCZYX"))
-    if bad or len(set(axes)) != len(axes):
-        raise ValueError(f"axes={axes!r}: expected distinct letters from T, S, C, Z, Y, X")
-    if len(axes) != ndim:
-        raise ValueError(
-            f"{what} has {ndim} dimensions but axes={axes!r} names {len(axes)}; "
-            "give one letter per dimension"
-        )
     space = spatial_axes(dims)
-    if dims == 2 and "Z" in axes:
+    name = check_general_axes(axes, ndim=ndim, what=what)
+    if dims == 2 and "Z" in name:
         raise ValueError(
-            f"{what} with axes {axes!r} is 3D (it has a Z axis) but the model is 2D; "
-            "train a 3D model (dims=3), or name the slice axis 'T' to train a 2D model on "
-            "each slice"
+            f"{what}: expected axes without Z for a 2D model, found {axes!r}: the image is 3D "
+            "but the model is 2D; train a 3D model (dims=3), or name the slice axis 'S' "
+            "(samples) to train a 2D model on each slice"
         )
-    missing = [a for a in space if a not in axes]
+    missing = "".join(a for a in space if a not in name)
     if missing:
         raise ValueError(
-            f"{what} with axes {axes!r} lacks the spatial axes {''.join(missing)!r} that a "
-            f"{dims}D model needs ({space!r})"
+            f"{what}: expected axes with the spatial axes {space!r} of a {dims}D model, found "
+            f"{axes!r}, which lacks {missing!r}"
         )
+    return name
 
 
 def check_pair(image: Any, target: Any, *, axes: str, dims: int, task: str, index: int = 0) -> None:
@@ -268,6 +273,8 @@ class Prepared:
         Index of the pair this came from.
     offset : tuple of int
         Where ``image[..., 0, 0]`` sits in the source pair's full spatial grid.
+    stack_index : tuple of int
+        The index along the pair's stack axes (T, S, ...) this sample was cut from.
     """
 
     image: np.ndarray
@@ -276,7 +283,7 @@ class Prepared:
     val_target: np.ndarray | None = None
     source: int = 0
     offset: tuple[int, ...] = ()
-    info: dict = field(default_factory=dict)
+    stack_index: tuple[int, ...] = ()
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:

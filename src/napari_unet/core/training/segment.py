@@ -1,0 +1,276 @@
+"""One training segment of a :class:`~napari_unet.core.training.loop.Trainer`: the step loop.
+
+A segment trains for its budget (steps and/or seconds), validates about ten times on the
+held-out regions, applies label updates between steps, and ends with the weights it keeps,
+the class prior (optional) and the model card's training record.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from napari_unet.core.devices import empty_cache, is_out_of_memory
+from napari_unet.core.training.augment import augment
+from napari_unet.core.training.config import TrainProgress
+from napari_unet.core.training.prior import apply_prior, wants_prior
+from napari_unet.core.training.validation import evaluate
+
+if TYPE_CHECKING:
+    from napari_unet.core.model import UNet
+    from napari_unet.core.training.loop import Trainer
+
+__all__ = ["Segment", "run_segment"]
+
+
+@dataclass
+class Segment:
+    """The budget and bookkeeping of one :meth:`Trainer.run` call."""
+
+    max_steps: int | None
+    max_seconds: float | None
+    start_step: int
+    t0: float
+    warmup: int = 0
+
+    def used(self, steps: int) -> float:
+        """Share of the budget used after ``steps`` steps of this segment."""
+        used = 0.0
+        if self.max_steps:
+            used = max(used, steps / self.max_steps)
+        if self.max_seconds:
+            used = max(used, (time.perf_counter() - self.t0) / self.max_seconds)
+        return used
+
+
+def _amp(device: torch.device, enabled: bool) -> tuple[bool, torch.dtype, Any]:
+    if not (enabled and device.type == "cuda"):
+        return False, torch.float32, None
+    if torch.cuda.is_bf16_supported():
+        return True, torch.bfloat16, None
+    return True, torch.float16, torch.amp.GradScaler("cuda")
+
+
+def crop_to(t: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The centre of ``t``'s last axes at ``shape`` (targets of a 'valid' network)."""
+    if t is None or tuple(t.shape[-len(shape):]) == shape:
+        return t
+    sp = t.shape[-len(shape):]
+    sl = tuple(slice((a - b) // 2, (a - b) // 2 + b) for a, b in zip(sp, shape))
+    return t[(..., *sl)]
+
+
+def snapshot(net: torch.nn.Module) -> dict:
+    """A detached copy of the network's weights."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+class _Run:
+    """The counters of one segment and the records it yields."""
+
+    def __init__(self, tr: Trainer, seg: Segment) -> None:
+        self.tr, self.seg = tr, seg
+        self.use_amp, self.amp_dtype, self.scaler = _amp(tr.device, tr.config.amp)
+        self.lr = tr.config.lr
+
+    def validate(self, net: torch.nn.Module | None = None) -> tuple[float, Any]:
+        tr = self.tr
+        return evaluate(net if net is not None else tr.net, tr.tiles, task=tr.data.task,
+                        n_classes=tr.data.n_classes, device=tr.device, loss_fn=tr.loss_fn,
+                        amp=self.use_amp)
+
+    def record(self, phase: str, message: str = "") -> TrainProgress:
+        tr, seg = self.tr, self.seg
+        elapsed = time.perf_counter() - seg.t0
+        recent = tr.times[-20:]
+        sps = len(recent) / sum(recent) if recent and sum(recent) > 0 else 0.0
+        eta, total = None, (seg.start_step + seg.max_steps) if seg.max_steps else tr.steps
+        if sps > 0:
+            left = []
+            if seg.max_steps:
+                left.append((seg.start_step + seg.max_steps - tr.steps) / sps)
+            if seg.max_seconds:
+                left.append(max(0.0, seg.max_seconds - elapsed))
+            eta = min(left)
+            total = tr.steps + round(eta * sps)
+        loss = float(np.mean(tr.losses[-10:])) if tr.losses else None
+        metrics: dict[str, Any] = {"painted": tr.painted_pixels()}
+        if tr.val_iou is not None:
+            metrics["val_iou"] = tuple(tr.val_iou)
+        if tr.val_loss is not None:
+            metrics["val_loss"] = tr.val_loss
+        return TrainProgress(
+            step=tr.steps, total=max(total, tr.steps), message=message, loss=loss,
+            metrics=metrics, lr=self.lr, val_loss=tr.val_loss,
+            val_iou=tuple(tr.val_iou) if tr.val_iou is not None else None,
+            steps_per_s=sps, elapsed=elapsed, eta=eta, batch_size=tr.batch_size, phase=phase,
+        )
+
+    def step(self) -> None:
+        """One optimisation step on a fresh batch."""
+        tr = self.tr
+        net, dev = tr.net, tr.device
+        x, y, w = tr.sampler.sample(tr.batch_size)
+        x = torch.from_numpy(x).to(dev, non_blocking=True)
+        y = torch.from_numpy(y).to(dev, non_blocking=True)
+        w = torch.from_numpy(w).to(dev, non_blocking=True) if w is not None else None
+        x, y, w = augment(x, y, w, config=tr.augment, out_shape=tr.patch,
+                          generator=tr.generator)
+        out_shape = net.output_shape(tr.patch)
+        y, w = crop_to(y, out_shape), crop_to(w, out_shape)
+        with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            out = net(x)
+        loss = tr.loss_fn(out.float(), y, w)
+        tr.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(tr.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            tr.optimizer.step()
+        if tr.data.task != "regression":
+            yy = y[y >= 0]
+            k = len(tr.seen)
+            tr.seen += torch.bincount(yy.flatten(), minlength=k)[:k].cpu().numpy()
+        tr.losses.append(float(loss.detach()))
+
+
+def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress, None, UNet]:
+    """Train ``seg`` (see :meth:`Trainer.run`)."""
+    run = _Run(tr, seg)
+    cfg = tr.config
+    tr.apply_label_updates()
+    before = snapshot(tr.net) if tr.steps > 0 else None  # a Continue: where it starts from
+    yield tr.prepare_record()
+    n_val, val_every = 10, cfg.val_every
+    next_val = 1.0 / n_val
+    val_time = since_val = 0.0
+    best = (float("inf"), None, -1)  # held-out loss, weights, step (for keep="best")
+    while True:
+        used = seg.used(tr.steps - seg.start_step)
+        if used >= 1.0 or (stop is not None and stop.is_set()):
+            break
+        if tr.apply_label_updates():
+            yield run.record("labels", f"new strokes: {tr.data.n_train_labelled} labelled "
+                             f"pixels for training, {tr.data.n_val_labelled} held out")
+        run.lr = tr.lr_at(seg, used)
+        for g in tr.optimizer.param_groups:
+            g["lr"] = run.lr
+        ts = time.perf_counter()
+        tr.net.train()  # a live preview between steps may have switched it to eval
+        try:
+            run.step()
+        except (RuntimeError, MemoryError) as err:
+            if not is_out_of_memory(err) or tr.batch_size <= 1:
+                raise
+            tr.optimizer.zero_grad(set_to_none=True)
+            empty_cache(tr.device)
+            tr.batch_size = max(1, tr.batch_size // 2)
+            yield run.record("train", f"out of memory: batch {tr.batch_size * 2} -> "
+                             f"{tr.batch_size}")
+            continue
+        tr.times.append(time.perf_counter() - ts)
+        tr.steps += 1
+        yield run.record("train")
+        since_val += tr.times[-1]
+        here = tr.steps - seg.start_step
+        due = (val_every and here % val_every == 0) or (
+            not val_every and here >= 20 and seg.used(here) >= next_val
+            and since_val >= 9 * val_time)
+        if tr.tiles and due and seg.used(here) < 1.0:
+            next_val = seg.used(here) + 1.0 / n_val
+            tv = time.perf_counter()
+            tr.val_loss, tr.val_iou = run.validate()
+            val_time, since_val = time.perf_counter() - tv, 0.0
+            if tr.val_loss < best[0]:
+                best = (tr.val_loss, snapshot(tr.net), tr.steps)
+            yield run.record("validate")
+    kept = _choose_weights(run, best, before)
+    model = _finish(run, kept)
+    yield run.record("done", f"done: {tr.steps} steps, kept {kept}")
+    return model
+
+
+def _choose_weights(run: _Run, best: tuple, before: dict | None) -> str:
+    """Validate the last weights; keep them, the best ones, or those before a Continue."""
+    tr = run.tr
+    if not tr.tiles or tr.steps == run.seg.start_step:
+        return "last weights"
+    tr.val_loss, tr.val_iou = run.validate()
+    kept = "last weights"
+    if tr.config.keep == "best" and best[1] is not None and best[0] < tr.val_loss:
+        tr.net.load_state_dict(best[1])
+        kept = f"best weights (step {best[2]})"
+        tr.val_loss, tr.val_iou = run.validate()
+    if before is not None:  # a Continue never leaves the model worse on the held-out strokes
+        old = copy.deepcopy(tr.net)
+        old.load_state_dict(before)
+        old_loss, old_iou = run.validate(old)
+        if old_loss < tr.val_loss:
+            tr.notes.append(f"segment {len(tr.segments)}: held-out loss rose "
+                            f"{old_loss:.3f} -> {tr.val_loss:.3f}; kept the weights from "
+                            "before it")
+            tr.net.load_state_dict(before)
+            tr.val_loss, tr.val_iou = old_loss, old_iou
+            kept = "the weights from before Continue (held-out loss did not improve)"
+    return kept
+
+
+def _finish(run: _Run, kept: str) -> UNet:
+    """A CPU copy of the network with the class prior (optional) and the training record."""
+    tr = run.tr
+    model = copy.deepcopy(tr.net)
+    prior = None
+    if wants_prior(tr.config, tr.data) and tr.seen.sum() > 0:
+        prior = apply_prior(model, tr.data, tr.seen, tr.device)
+        if tr.tiles:
+            tr.val_loss, tr.val_iou = run.validate(model)
+    model.eval()
+    model.to("cpu")
+    _fill_meta(tr, model, kept, prior)
+    return model
+
+
+def _fill_meta(tr: Trainer, model: UNet, kept: str, prior: dict | None) -> None:
+    cfg = tr.config
+    meta = model.meta
+    meta["task"] = cfg.task
+    meta["class_names"] = list(tr.names)
+    meta["axes"] = cfg.axes
+    meta["training"] = {
+        "config": cfg.to_dict(),
+        "steps": tr.steps,
+        "steps_total": tr.lineage_steps + tr.steps,
+        "segments": len(tr.segments),
+        "seconds": round(sum(tr.times), 2),
+        "batch_size": tr.batch_size,
+        "patch_shape": list(tr.patch),
+        "weights": kept,
+        "device": str(tr.device),
+        "samples": len(tr.data.items),
+        "start": tr.start,
+        "start_model_steps": tr.start_steps,
+        "labelled_pixels": tr.painted_pixels(),
+        "notes": list(tr.notes),
+    }
+    meta.pop("class_prior", None)
+    if prior is not None:
+        meta["class_prior"] = prior
+    if tr.data.target_scale is not None:
+        offset, scale = tr.data.target_scale
+        meta["target_scale"] = {"offset": offset, "scale": scale}
+    if tr.val_loss is not None:
+        v: dict[str, Any] = {"loss": float(tr.val_loss)}
+        if tr.val_iou is not None:
+            v["iou"] = {n: (None if i is None else round(float(i), 4))
+                        for n, i in zip(tr.names, tr.val_iou)}
+        meta["validation"] = v
+    else:
+        meta.pop("validation", None)
