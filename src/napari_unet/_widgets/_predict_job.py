@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.io import classes_dtype
-from napari_unet.core.objects.frames import objects_for_model
+from napari_unet.core.objects.frames import objects_per_frame
 from napari_unet.core.prediction.predict import predict
 from napari_unet.core.prediction.uncertainty import uncertainty
 from napari_unet.core.progress import Progress
@@ -88,22 +88,7 @@ def prediction_job(
     if "instances" in outputs and (task == "instances"
                                    or (task == "semantic" and model.out_channels >= 2)):
         yield Progress(1, 1, "separating objects")
-        results["instances"] = _instances(probabilities, axes, model, spacing)
+        results["instances"] = yield from objects_per_frame(
+            probabilities, model.meta, axes=axes, spacing=spacing)
     return results
 
-
-def _instances(probabilities, axes: str, model, spacing) -> np.ndarray:
-    """Objects per time point; 2D models over Z still give 3D objects (the stack is a volume).
-
-    Instance models: the seeded watershed with the options fitted when the model was trained.
-    Semantic models: the objects of the structure classes (2..K), split where they narrow.
-    """
-    spatial = axes.replace("C", "")
-    n_time = spatial.count("T")
-    p = np.asarray(probabilities)
-    if not n_time:
-        return objects_for_model(p, model.meta, spacing).astype(np.int32)
-    t = spatial.index("T")
-    frames = [objects_for_model(np.take(p, i, axis=1 + t), model.meta, spacing)
-              for i in range(p.shape[1 + t])]
-    return np.stack(frames, axis=t).astype(np.int32)

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "for instance models, probabilities for regression, else classes)")
     p.add_argument("--axes", help="axes of the inputs, e.g. YX, ZYX, CYX (default: the "
                                   "model's, else guessed)")
+    p.add_argument("--spacing", metavar="S[,S..]",
+                   help="physical pixel size per spatial axis (Z, Y, X) of the inputs, e.g. "
+                        "0.5,0.1,0.1; instances are sized and split in these units (default: "
+                        "1 each)")
     p.add_argument("--tile-size", metavar="N[,N..]",
                    help="output pixels per tile per spatial axis (default: from memory)")
     p.add_argument("--batch-size", type=int, metavar="N", help="tiles per forward pass")

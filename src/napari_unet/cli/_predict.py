@@ -41,41 +41,41 @@ def _outputs(text: str | None, task: str) -> tuple[str, ...]:
     return kinds
 
 
-#: Block size of the watershed on probabilities kept on disk (zarr), per spatial axis.
-INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
+def _spacing(text: str | None, axes: str, source: str) -> tuple[float, ...] | None:
+    """``--spacing`` as one physical pixel size per spatial axis (Z, Y, X) of an input."""
+    from napari_unet.core.objects.frames import volume_spacing
+
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(np.isfinite(v) and v > 0 for v in values):
+        raise BadInput(f"--spacing {text!r}: expected positive numbers, one per spatial axis "
+                       f"of the image, such as 0.5,0.1,0.1")
+    try:
+        return volume_spacing(axes, values)
+    except ValueError as err:
+        raise BadInput(f"--spacing {text!r} for {source} (axes {axes}): {err}") from err
 
 
-def _instances(probabilities: Any, plan: Any, dims: int, target: Path, *,
-               quiet: bool, meta: dict[str, Any]) -> Path:
-    """Objects per frame (each 2D slice or 3D volume), as Predict makes them
-    (:func:`~napari_unet.core.objects.frames.objects_for_model`; sizes in pixels).
+def _instances(probabilities: Any, axes: str, target: Path, *, spacing: Any, quiet: bool,
+               meta: dict[str, Any]) -> Path:
+    """Objects per time point, as Predict makes them
+    (:func:`~napari_unet.core.objects.frames.objects_per_frame`: Z, Y and X form one volume).
 
-    Instance-model probabilities in a zarr store of one frame are processed block by block
-    into a zarr store (memory stays bounded); otherwise frame by frame in memory.
+    Zarr targets are filled by the core (block by block for lazy instance-model
+    probabilities of one frame, so memory stays bounded); tif targets are written at the end.
     """
-    from napari_unet.core.io import create_zarr, write_result
-    from napari_unet.core.objects.frames import instances_tiled, objects_for_model
-    from napari_unet.core.objects.tuning import model_instance_options
+    from napari_unet.core.io import write_result
+    from napari_unet.core.objects.frames import objects_per_frame
 
-    out_axes = plan.out_axes
-    spatial = "ZYX" if dims == 3 else "YX"
-    loop = [a for a in out_axes if a not in spatial]
-    if (meta.get("task", "semantic") == "instances" and not isinstance(probabilities, np.ndarray)
-            and not loop and target.suffix == ".zarr" and out_axes == spatial):
-        out = create_zarr(target, shape=probabilities.shape[1:], dtype=np.int32,
-                          chunks=tuple(min(b, s) for b, s in
-                                       zip(INSTANCE_BLOCK[dims], probabilities.shape[1:])))
-        gen = instances_tiled(probabilities, block_shape=INSTANCE_BLOCK[dims], out=out,
-                              **model_instance_options(meta, None, dims))
-        drive(gen, Bar("instances", quiet=quiet))
-        return target
-    order = [out_axes.index(a) for a in loop + list(spatial)]
-    labels = np.zeros(tuple(plan.out_shape[i] for i in order), np.int32)
-    probs = np.asarray(probabilities)
-    probs = np.transpose(probs, [0, *(i + 1 for i in order)])
-    for frame in np.ndindex(*labels.shape[: len(loop)]):
-        labels[frame] = objects_for_model(probs[(slice(None), *frame)], meta)
-    return write_result(target, np.transpose(labels, np.argsort(order)))
+    zarr = target.suffix == ".zarr"
+    gen = objects_per_frame(probabilities, meta, axes=axes, spacing=spacing,
+                            out=target if zarr else None)
+    labels = drive(gen, Bar("instances", quiet=quiet))
+    return target if zarr else write_result(target, labels)
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
@@ -95,6 +95,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
                        dims=model.dims, in_channels=model.in_channels,
                        source=f"input {str(path)!r}")
     plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
+    spacing = _spacing(args.spacing, axes, f"input {str(path)!r}")
     need = tuple(k for k in ("probabilities", "classes")
                  if k in kinds or (k == "probabilities" and "instances" in kinds))
     tile = ints(args.tile_size, what="--tile-size") if args.tile_size else None
@@ -142,9 +143,9 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
                 write_result(target, results[kind], axes=axes_out)
             written.append(target)
     if "instances" in kinds:
-        written.append(_instances(results["probabilities"], plan, model.dims,
-                                  output_path(out_dir, path, "instances", fmt), quiet=args.quiet,
-                                  meta=model.meta))
+        written.append(_instances(results["probabilities"], plan.out_axes,
+                                  output_path(out_dir, path, "instances", fmt), spacing=spacing,
+                                  quiet=args.quiet, meta=model.meta))
     for kind in need:  # stores written only as a step towards another output
         if kind not in kinds and (fmt == "zarr" or args.scheduler):
             shutil.rmtree(output_path(out_dir, path, kind, "zarr"), ignore_errors=True)

@@ -17,8 +17,12 @@ from napari_unet.core.objects.frames import (
     instances_from_probabilities,
     instances_tiled,
     object_table,
+    objects_per_frame,
     probabilities_to_classes,
+    structure_objects,
+    volume_spacing,
 )
+from napari_unet.core.progress import run
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -272,3 +276,117 @@ def test_object_table_hand_computed():
     np.testing.assert_allclose(t3["volume"], [8.0, 10.0])
     with pytest.raises(TypeError, match="labels"):
         object_table(lab.astype(float))
+
+
+# ------------------------------------------------------------------- objects per frame
+
+INSTANCE_META = {"task": "instances"}
+
+
+def two_objects_in_a_stack() -> np.ndarray:
+    """(Z, Y, X) instance labels: a cube over slices 0-2 and a square in slice 4 only."""
+    lab = np.zeros((5, 12, 12), np.int32)
+    lab[0:3, 2:7, 2:7] = 1
+    lab[4, 4:10, 4:10] = 2
+    return lab
+
+
+def test_time_points_are_numbered_each_on_its_own():
+    lab = two_squares_2d()
+    p = np.stack([three_class(lab), three_class(lab[:, ::-1])], axis=1)  # (C, T, Y, X)
+    out = run(objects_per_frame(p, INSTANCE_META, axes="TYX"))
+    assert out.dtype == np.int32 and out.shape == (2, 12, 20)
+    for t in range(2):
+        np.testing.assert_array_equal(out[t], instances_from_probabilities(p[:, t]))
+    assert out[0].max() == out[1].max() == 2
+    # the time axis may sit anywhere
+    moved = run(objects_per_frame(np.moveaxis(p, 1, 3), INSTANCE_META, axes="YXT"))
+    np.testing.assert_array_equal(np.moveaxis(moved, 2, 0), out)
+
+
+def test_a_2d_model_over_z_gives_3d_objects():
+    lab = two_objects_in_a_stack()
+    p = three_class(lab)
+    out = run(objects_per_frame(p, INSTANCE_META, axes="ZYX"))
+    np.testing.assert_array_equal(out, lab)  # ids 1 and 2, not 1 in every slice
+    np.testing.assert_array_equal(out, instances_from_probabilities(p))
+    # semantic models too: one object volume, numbered over the stack
+    semantic = np.stack([lab == 0, lab > 0]).astype(np.float32)
+    np.testing.assert_array_equal(
+        run(objects_per_frame(semantic, {"task": "semantic"}, axes="ZYX")),
+        structure_objects(semantic))
+    # a T stack of such volumes: per time point, each a 3D volume; a channel letter is ignored
+    pt = np.stack([p, p], axis=1)
+    out_t = run(objects_per_frame(pt, INSTANCE_META, axes="TCZYX"))
+    np.testing.assert_array_equal(out_t, np.stack([lab, lab]))
+
+
+def test_volume_axes_in_any_order_and_spacing_follows_them():
+    lab = two_objects_in_a_stack()
+    p = three_class(lab)
+    sp = (2.0, 0.5, 0.25)
+    expected = instances_from_probabilities(p, spacing=sp, min_seed_size=1.0)
+    meta = {"task": "instances", "instance_options": {"min_seed_pixels": 8.0}}
+    zyx = run(objects_per_frame(p, meta, axes="ZYX", spacing=sp))
+    xzy = run(objects_per_frame(np.transpose(p, (0, 3, 1, 2)), meta, axes="XZY",
+                                spacing=(0.25, 2.0, 0.5)))
+    np.testing.assert_array_equal(np.transpose(xzy, (1, 2, 0)), zyx)
+    np.testing.assert_array_equal(zyx, expected)
+
+
+def test_spacing_reaches_the_objects():
+    """min_size of a semantic model's objects is physical: spacing decides what is kept."""
+    lab = two_objects_in_a_stack()  # 75 and 36 voxels
+    semantic = np.stack([lab == 0, lab > 0]).astype(np.float32)
+    small = structure_objects(semantic, spacing=(1.0, 0.5, 0.5), min_size=12.0)
+    assert small.max() == 1  # 75 * 0.25 = 18.75 kept, 36 * 0.25 = 9 dropped
+    with pytest.MonkeyPatch.context() as mp:
+        seen = []
+        import napari_unet.core.objects.frames as frames
+
+        def spy(p, meta, spacing=None):
+            seen.append(spacing)
+            return structure_objects(p, spacing=spacing, min_size=12.0)
+
+        mp.setattr(frames, "objects_for_model", spy)
+        out = run(objects_per_frame(semantic, {}, axes="ZYX", spacing=(1.0, 0.5, 0.5)))
+        np.testing.assert_array_equal(out, small)
+        run(objects_per_frame(np.stack([semantic] * 2, 1), {}, axes="TZYX", spacing=0.5))
+    assert seen == [(1.0, 0.5, 0.5), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)]
+
+
+def test_spacing_needs_one_value_per_volume_axis():
+    p = three_class(two_objects_in_a_stack())
+    with pytest.raises(ValueError, match=r"expected 3 values \(one per axis of ZYX\), found 2"):
+        run(objects_per_frame(p, INSTANCE_META, axes="ZYX", spacing=(0.5, 0.5)))
+    pt = np.stack([p[:, 0], p[:, 1]], axis=1)  # (C, T, Y, X): T is no volume axis
+    with pytest.raises(ValueError, match=r"expected 2 values \(one per axis of YX\), found 3"):
+        run(objects_per_frame(pt, INSTANCE_META, axes="TYX", spacing=(1.0, 0.5, 0.5)))
+    assert volume_spacing("TZCYX", (2, 1, 1)) == (2.0, 1.0, 1.0)
+    assert volume_spacing("YX", None) is None
+    with pytest.raises(ValueError, match="spacing"):
+        volume_spacing("YX", (1.0, 0.0))
+    with pytest.raises(ValueError, match="axes"):
+        run(objects_per_frame(p, INSTANCE_META, axes="YX"))
+    with pytest.raises(ValueError, match="regression"):
+        run(objects_per_frame(p, {"task": "regression"}, axes="ZYX"))
+
+
+def test_lazy_instance_probabilities_of_one_frame_go_block_by_block(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    lab = random_blobs((64, 64), n=12, radius=8.0, seed=3)
+    p = three_class(lab, blur=1.0)
+    records = []
+    out = run(objects_per_frame(zarr.array(p), INSTANCE_META, axes="YX",
+                                out=tmp_path / "objects.zarr", block_shape=(32, 32), halo=16),
+              records.append)
+    assert records[-1].total == 12  # 4 blocks, 3 passes: the tiled path
+    assert tuple(out.chunks) == (32, 32)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "objects.zarr"))[...],
+                                  instances_from_probabilities(p))
+    # frames with an out array are written frame by frame, in memory one frame at a time
+    target = np.full((2, 64, 64), -1, np.int32)
+    result = run(objects_per_frame(zarr.array(np.stack([p, p], 1)), INSTANCE_META,
+                                   axes="TYX", out=target), records.append)
+    assert result is target and records[-1].total == 2
+    np.testing.assert_array_equal(target[1], instances_from_probabilities(p))

@@ -13,16 +13,22 @@ Rooms:
 """
 
 from napari_unet.core.objects.frames import (
+    FRAME_AXES,
+    INSTANCE_BLOCK,
     instances,
     object_table,
     objects_for_model,
+    objects_per_frame,
     probabilities_to_classes,
+    volume_spacing,
 )
 from napari_unet.core.objects.semantic import class_objects, structure_objects
 from napari_unet.core.objects.tiled import instances_tiled
 from napari_unet.core.objects.watershed import InstanceOptions, instances_from_probabilities
 
 __all__ = [
+    "FRAME_AXES",
+    "INSTANCE_BLOCK",
     "InstanceOptions",
     "class_objects",
     "instances",
@@ -30,6 +36,8 @@ __all__ = [
     "instances_tiled",
     "object_table",
     "objects_for_model",
+    "objects_per_frame",
     "probabilities_to_classes",
     "structure_objects",
+    "volume_spacing",
 ]

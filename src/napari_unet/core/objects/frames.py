@@ -10,18 +10,24 @@
   structure class) of a semantic model, which has no boundary class, split where their shape
   narrows by a distance-transform watershed (:mod:`napari_unet.core.objects.semantic`);
   :func:`objects_for_model` picks that or :func:`instances` by the model's task.
+* :func:`objects_per_frame`: the one dispatcher that builds a model's objects over an image
+  with loop axes, for the CLI and the widgets alike. The rule: objects are built per time
+  point (and per sample), never per slice: every other non-channel axis (Z, Y, X) belongs to
+  one object volume, so a 2D model run slice by slice over Z still gives 3D objects, and
+  ``spacing`` has one value per axis of that volume.
 * :func:`object_table`: one row per object (size in pixels and physical units, centroid, mean
   probability), as a dict of numpy columns that a widget can show or save as CSV.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
 
-from napari_unet.core.io import classes_dtype
+from napari_unet.core.io import classes_dtype, create_zarr
 from napari_unet.core.objects.semantic import class_objects, structure_objects
 from napari_unet.core.objects.tiled import instances_tiled
 from napari_unet.core.objects.tuning import model_instance_options
@@ -30,9 +36,11 @@ from napari_unet.core.objects.watershed import (
     check_spacing,
     instances_from_probabilities,
 )
-from napari_unet.core.progress import run
+from napari_unet.core.progress import Progress, run
 
 __all__ = [
+    "FRAME_AXES",
+    "INSTANCE_BLOCK",
     "InstanceOptions",
     "class_objects",
     "instances",
@@ -40,9 +48,17 @@ __all__ = [
     "instances_tiled",
     "object_table",
     "objects_for_model",
+    "objects_per_frame",
     "probabilities_to_classes",
     "structure_objects",
+    "volume_spacing",
 ]
+
+#: Axes along which objects are built frame by frame (time, samples); every other non-channel
+#: axis (Z, Y, X) belongs to one object volume.
+FRAME_AXES = "TS"
+#: Block size of the watershed on probabilities kept on disk (zarr/dask), per spatial axis.
+INSTANCE_BLOCK = {2: (1024, 1024), 3: (128, 256, 256)}
 
 
 def probabilities_to_classes(probabilities: Any, *, threshold: float | None = None) -> np.ndarray:
@@ -140,6 +156,160 @@ def objects_for_model(
         raise ValueError(f"objects need a segmentation model; this model's task is {task!r}")
     options = model_instance_options(meta, spacing, np.ndim(probabilities) - 1)
     return instances(probabilities, spacing=spacing, **options)
+
+
+def _frame_axes(axes: str, ndim: int | None = None) -> tuple[str, str]:
+    """``axes`` without ``C``, upper case, and its object-volume axes (image order)."""
+    if not isinstance(axes, str):
+        raise ValueError(f"axes must be a string such as 'ZYX' or 'TYX'; found {axes!r}")
+    name = axes.upper().replace("C", "")
+    known = FRAME_AXES + "ZYX"
+    unknown = sorted(set(name) - set(known))
+    if unknown or len(set(name)) != len(name) or "Y" not in name or "X" not in name:
+        raise ValueError(
+            f"axes={axes!r}: expected distinct letters from {known!r} (C is ignored) "
+            f"including Y and X"
+        )
+    if ndim is not None and len(name) != ndim:
+        raise ValueError(
+            f"axes={axes!r} names {len(name)} non-channel axes, but the probabilities have "
+            f"{ndim} after the class axis"
+        )
+    return name, "".join(a for a in name if a not in FRAME_AXES)
+
+
+def volume_spacing(
+    axes: str, spacing: Sequence[float] | float | None
+) -> tuple[float, ...] | None:
+    """Check ``spacing`` against the object-volume axes of ``axes`` (see :data:`FRAME_AXES`).
+
+    Parameters
+    ----------
+    axes : str
+        Non-channel axes of an image or its probabilities, e.g. ``"ZYX"`` or ``"TZYX"`` (a
+        ``C`` is ignored).
+    spacing : float or sequence of float or None
+        Physical pixel size per axis of the object volume (Z, Y, X: every axis but T and S),
+        in the order of ``axes``; a single number stands for every axis.
+
+    Returns
+    -------
+    tuple of float or None
+        One positive value per volume axis (``None`` when ``spacing`` is ``None``: 1 each).
+
+    Raises
+    ------
+    ValueError
+        If the number of values does not match the volume axes, or a value is not positive.
+    """
+    _, vol = _frame_axes(axes)
+    if spacing is None:
+        return None
+    if np.isscalar(spacing):
+        spacing = (spacing,) * len(vol)  # type: ignore[assignment]
+    values = tuple(spacing)  # type: ignore[arg-type]
+    if len(values) != len(vol):
+        raise ValueError(
+            f"spacing: expected {len(vol)} values (one per axis of {vol}), found "
+            f"{len(values)}: {values}"
+        )
+    return check_spacing(values, len(vol))
+
+
+def objects_per_frame(
+    probabilities: Any,
+    meta: dict[str, Any] | None,
+    *,
+    axes: str,
+    spacing: Sequence[float] | float | None = None,
+    out: Any = None,
+    block_shape: Sequence[int] | None = None,
+    halo: Sequence[int] | int = 32,
+) -> Generator[Progress, None, Any]:
+    """A model's objects over a whole prediction, frame by frame; the CLI and Predict use it.
+
+    The rule: objects are built per time point (``T``, and ``S`` for samples) only. Every other
+    non-channel axis (Z, Y, X) is part of one object volume, so a 2D model run slice by slice
+    over a Z stack gives 3D objects. Each frame is numbered 1..N on its own, the volume in
+    raster order of its axes sorted as Z, Y, X (whatever their order in ``axes``).
+
+    Instance models whose probabilities are lazy (zarr, dask) and hold one frame are
+    processed block by block (:func:`instances_tiled`, :data:`INSTANCE_BLOCK`) into ``out``
+    when it is given, so memory stays bounded; otherwise each frame is done in memory by
+    :func:`objects_for_model` (written into ``out`` frame by frame when given).
+
+    Parameters
+    ----------
+    probabilities : array-like
+        ``(K, ...)`` class probabilities (numpy, zarr or dask), class axis first, then the
+        axes named by ``axes``.
+    meta : dict or None
+        The model's ``meta``: ``task`` picks the objects (``"instances"``: seeded watershed
+        with the fitted options; ``"semantic"`` or none: :func:`structure_objects`).
+    axes : str
+        The non-channel axes of the probabilities after the class axis, e.g. ``"TZYX"`` (a
+        ``C`` is ignored).
+    spacing : float or sequence of float, optional
+        Physical pixel size per axis of the object volume, in the order of ``axes`` (see
+        :func:`volume_spacing`); sizes are in its units. ``None``: 1 each.
+    out : path or array-like, optional
+        A path (a zarr store is created there) or an array of shape
+        ``probabilities.shape[1:]`` to write the int32 labels into.
+    block_shape : sequence of int, optional
+        Block size of the tiled path (default :data:`INSTANCE_BLOCK`).
+    halo : int or sequence of int
+        Halo of the tiled path (see :func:`instances_tiled`).
+
+    Yields
+    ------
+    Progress
+        One record per frame (per block and pass on the tiled path).
+
+    Returns
+    -------
+    numpy.ndarray or array-like
+        int32 labels of shape ``probabilities.shape[1:]`` (``out`` when given).
+
+    Raises
+    ------
+    ValueError
+        For a model that is not a segmentation model, axes that do not fit the
+        probabilities, or a spacing with the wrong number of values.
+    """
+    task = (meta or {}).get("task", "semantic")
+    if task not in ("semantic", "instances"):
+        raise ValueError(f"objects need a segmentation model; this model's task is {task!r}")
+    shape = tuple(int(s) for s in getattr(probabilities, "shape", ()))
+    name, vol = _frame_axes(axes, len(shape) - 1)
+    sp = volume_spacing(name, spacing)
+    loop = [i for i, a in enumerate(name) if a in FRAME_AXES]
+    inside = [i for i in range(len(name)) if i not in loop]  # a frame's axes, image order
+    order = [inside.index(name.index(a)) for a in "ZYX" if a in vol]  # frame -> Z, Y, X
+    canonical = tuple(a for a in "ZYX" if a in vol)
+    sp_zyx = None if sp is None else tuple(sp[vol.index(a)] for a in canonical)
+    block = tuple(block_shape or INSTANCE_BLOCK[len(vol)])
+    if isinstance(out, (str, os.PathLike)):
+        chunks = [1 if a in FRAME_AXES else block[canonical.index(a)] for a in name]
+        out = create_zarr(out, shape=shape[1:], dtype=np.int32,
+                          chunks=[min(c, s) for c, s in zip(chunks, shape[1:])])
+    if out is not None and tuple(out.shape) != shape[1:]:
+        raise ValueError(f"out: expected shape {shape[1:]}, found {tuple(out.shape)}")
+    if (task == "instances" and out is not None and not loop and vol == "".join(canonical)
+            and not isinstance(probabilities, np.ndarray)):
+        options = model_instance_options(meta, sp, len(vol))
+        return (yield from instances_tiled(probabilities, block_shape=block, halo=halo,
+                                           spacing=sp, out=out, **options))
+    labels = np.zeros(shape[1:], np.int32) if out is None else out
+    frames = list(np.ndindex(*(shape[1 + i] for i in loop)))
+    for n, frame in enumerate(frames, 1):
+        index: list[int | slice] = [slice(None)] * len(name)
+        for pos, value in zip(loop, frame):
+            index[pos] = value
+        p = np.asarray(probabilities[(slice(None), *index)])
+        objects = objects_for_model(np.transpose(p, [0, *(o + 1 for o in order)]), meta, sp_zyx)
+        labels[tuple(index)] = np.transpose(objects.astype(np.int32), np.argsort(order))
+        yield Progress(n, len(frames), f"objects: frame {n}/{len(frames)}")
+    return labels
 
 
 def object_table(
