@@ -32,6 +32,7 @@ def test_sample_data_stays_small(repo_root):
     assert total < 10 * 2**20, f"sample_data is {total / 2**20:.1f} MiB; keep it under 10 MB"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to copy the tree")
 def test_built_wheel_holds_real_manifest_and_sample_files(repo_root, tmp_path):
     """A wheel must contain real files where the repository has symbolic links."""

@@ -12,6 +12,7 @@ import pytest
 from skimage.io import imread
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb; dev.sh installs it")
 @pytest.mark.skipif(
     not (Path(sys.prefix) / ".napari-unet-stamp").exists(),

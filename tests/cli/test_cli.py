@@ -114,6 +114,7 @@ def test_core_trained_model_predicts_the_same_from_the_cli(tmp_path):
     np.testing.assert_array_equal(from_cli, in_viewer)
 
 
+@pytest.mark.slow
 def test_export_formats(cli_model, tmp_path):
     pytest.importorskip("bioimageio.spec")
     assert main(["export", str(cli_model), "--format", "bioimageio",
@@ -177,6 +178,7 @@ def test_bad_input_exits_2_with_one_line(cli_model, tmp_path, capsys, monkeypatc
     assert needle in err
 
 
+@pytest.mark.slow
 def test_console_script_exit_status(tmp_path):
     broken = tmp_path / "broken.unet.safetensors"
     broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")

@@ -73,6 +73,7 @@ def test_train_stop_continue_then_predict_whole_image(em_viewer, qtbot, stall_me
     np.testing.assert_array_equal(image.data, image_before)
 
 
+@pytest.mark.slow
 def test_training_shows_a_live_preview(em_viewer, qtbot):
     train = dock(em_viewer, "Train")
     tiny(train, steps=100_000)
@@ -87,6 +88,7 @@ def test_training_shows_a_live_preview(em_viewer, qtbot):
     np.testing.assert_allclose(preview.scale, em_viewer.layers["EM membranes"].scale)
 
 
+@pytest.mark.slow
 def test_3d_stack_predict_current_slice_and_instances(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "nuclei_3d")
@@ -141,6 +143,7 @@ def test_cancel_stops_a_prediction(em_viewer, qtbot):
     assert predict.predict_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_removing_a_layer_while_training_is_reported_not_fatal(em_viewer, qtbot):
     train = dock(em_viewer, "Train")
     tiny(train, steps=100_000)

@@ -21,6 +21,7 @@ def _run(gen):
             return records, stop.value
 
 
+@pytest.mark.slow
 def test_two_local_workers_match_single_process(tmp_path):
     torch.manual_seed(0)
     model = UNet(depth=2, base_channels=4, out_channels=3,

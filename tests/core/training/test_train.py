@@ -125,6 +125,7 @@ def test_seeded_runs_repeat_and_a_step_budget_is_exact(nuclei):
     assert la == [r.loss for r in b if r.phase == "train"] and len(la) == 8
 
 
+@pytest.mark.slow
 def test_time_budget_and_progress_estimates(nuclei):
     image, strokes, _ = nuclei
     config = TrainConfig(max_steps=None, max_seconds=1.5, val_fraction=0.0, **TINY)
