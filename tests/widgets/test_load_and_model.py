@@ -179,3 +179,47 @@ def test_predict_current_view_fills_only_the_visible_part(make_napari_viewer, qt
     assert 0 < done.sum() < 0.5 * done.size, "only the visible region is predicted"
     rows, cols = np.nonzero(done)
     assert rows.min() <= 90 <= rows.max() and cols.min() <= 90 <= cols.max()
+
+
+def test_model_widget_loads_a_bioimageio_zip_that_predicts_as_the_cli(make_napari_viewer,
+                                                                      qtbot, tmp_path):
+    import torch
+
+    from napari_unet._sample_data import sample_path
+    from napari_unet.cli import main
+    from napari_unet.core.export import export_bioimageio
+    from napari_unet.core.model import UNet
+
+    torch.manual_seed(2)
+    model = UNet(depth=2, base_channels=4, out_channels=2,
+                 meta={"task": "semantic", "axes": "YX",
+                       "class_names": ["background", "nucleus"]}).eval()
+    package = export_bioimageio(model, tmp_path / "nuclei.zip")
+    image_file = sample_path("fluo_nuclei_image.tif")
+    assert main(["predict", str(package), str(image_file), "--out", str(tmp_path / "cli"),
+                 "--output", "probabilities", "-q"]) == 0
+    from_cli = tifffile.imread(tmp_path / "cli" / "fluo_nuclei_image_probabilities.tif")
+
+    viewer = make_napari_viewer()
+    viewer.add_image(tifffile.imread(image_file), name="nuclei")
+    model_widget, predict = dock(viewer, "Model"), dock(viewer, "Predict")
+    model_widget.path_edit.setText(str(package))
+    model_widget.load()
+    qtbot.waitUntil(lambda: model_widget.worker is None, timeout=30_000)
+    assert "loaded" in model_widget.status.text(), model_widget.status.text()
+    assert model_widget.state.model is not None and "nucleus" in model_widget.card.toPlainText()
+    for name, check in predict.output_checks.items():
+        check.setChecked(name == "probabilities")
+    predict.model_combo.setCurrentText("current model")
+    predict.start()
+    wait_idle(qtbot, predict)
+    in_viewer = np.asarray(viewer.layers["nuclei probabilities"].data)
+    assert in_viewer.shape == from_cli.shape == (2, 360, 360)
+    np.testing.assert_allclose(in_viewer, from_cli, atol=1e-5)
+    # the Predict widget's "model file" opens the same package
+    viewer.layers.remove("nuclei probabilities")
+    predict.model_combo.setCurrentText("model file")
+    predict.model_file.setText(str(package))
+    predict.start()
+    wait_idle(qtbot, predict)
+    np.testing.assert_allclose(viewer.layers["nuclei probabilities"].data, from_cli, atol=1e-5)

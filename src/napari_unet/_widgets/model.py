@@ -15,17 +15,21 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_unet._widgets._base import DockWidget, path_row
+from napari_unet._widgets._jobs import start_job
+from napari_unet._widgets._state import state_for
 from napari_unet.core.devices import describe_device
-from napari_unet.core.modelfile import SUFFIX, describe_card, load_model, make_card, save_model
-
-from ._base import DockWidget, path_row
-from ._jobs import start_job
-from ._state import state_for
+from napari_unet.core.export.loading import load_any_model
+from napari_unet.core.modelfile import SUFFIX, describe_card, make_card, save_model
 
 if TYPE_CHECKING:
     import napari
 
 EXPORT_FORMATS = ("bioimageio", "onnx", "torchscript")
+#: File dialog filters: model files, bioimage.io packages (zip, or the rdf.yaml of a folder).
+MODEL_FILTERS = (f"models (*{SUFFIX} *.zip rdf.yaml bioimageio.yaml);;"
+                 f"napari-unet model files (*{SUFFIX});;"
+                 "bioimage.io packages (*.zip rdf.yaml bioimageio.yaml);;all files (*)")
 
 
 def _call(fn: Callable[[], Any]):
@@ -70,7 +74,9 @@ class ModelWidget(DockWidget):
         super().__init__(napari_viewer, parent)
         self.state = state_for(napari_viewer)
         self.worker = None
-        self.path_edit, row = path_row(f"model file (*{SUFFIX}) or export folder", self._browse)
+        self.path_edit, row = path_row(
+            f"model file (*{SUFFIX}), bioimage.io package (folder or .zip), or export path",
+            self._browse)
         self.body.addLayout(row)
         buttons = QHBoxLayout()
         self.save_button = QPushButton("Save")
@@ -94,7 +100,9 @@ class ModelWidget(DockWidget):
         self._show_card()
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Model file", "", f"models (*{SUFFIX})")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Model file or package", "", MODEL_FILTERS,
+            options=QFileDialog.Option.DontConfirmOverwrite)
         if path:
             self.path_edit.setText(path)
 
@@ -155,11 +163,12 @@ class ModelWidget(DockWidget):
         self._guarded(go)
 
     def load(self) -> None:
-        """Load a model file and make it the current model."""
+        """Load a model file or a bioimage.io package (folder, zip or rdf.yaml) and make it the
+        current model."""
 
         def go():
             path = self._path()
-            self._run(lambda: load_model(path),
+            self._run(lambda: load_any_model(path),
                       lambda m: (self.state.set_model(m, f"loaded from {path}"),
                                  self.status.setText(f"loaded {path}")),
                       "loading")

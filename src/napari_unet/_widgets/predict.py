@@ -19,11 +19,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet.core.io import guess_axes
-
-from ._base import DockWidget, path_row
-from ._jobs import start_job
-from ._layers import (
+from napari_unet._widgets._base import DockWidget, path_row
+from napari_unet._widgets._jobs import start_job
+from napari_unet._widgets._layers import (
     class_colormap,
     copy_data,
     current_indices,
@@ -32,8 +30,10 @@ from ._layers import (
     put_layer,
     refill_combo,
 )
-from ._predict_job import OUTPUTS, is_lazy, prediction_job
-from ._state import state_for
+from napari_unet._widgets._predict_job import OUTPUTS, is_lazy, prediction_job
+from napari_unet._widgets._state import state_for
+from napari_unet._widgets.model import MODEL_FILTERS
+from napari_unet.core.io import guess_axes
 
 if TYPE_CHECKING:
     import napari
@@ -61,7 +61,8 @@ class PredictWidget(DockWidget):
         form = QFormLayout()
         self.model_combo = QComboBox()
         self.model_combo.addItems(["current model", "model file"])
-        self.model_file, row = path_row("model file (for 'model file')", self._browse)
+        self.model_file, row = path_row(
+            "model file or bioimage.io package (for 'model file')", self._browse)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.image_combo = QComboBox()
@@ -107,7 +108,7 @@ class PredictWidget(DockWidget):
         self._set_running(False)
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model file")
+        path, _ = QFileDialog.getOpenFileName(self, "Model file or package", "", MODEL_FILTERS)
         if path:
             self.model_file.setText(path)
             self.model_combo.setCurrentText("model file")
@@ -142,9 +143,9 @@ class PredictWidget(DockWidget):
         if not path:
             raise ValueError("choose a model file to predict with")
         if path != self._file_model_path:
-            from napari_unet.core.modelfile import load_model
+            from napari_unet.core.export.loading import load_any_model
 
-            self._file_model, self._file_model_path = load_model(path), path
+            self._file_model, self._file_model_path = load_any_model(path), path
         return self._file_model
 
     # ---------------------------------------------------------------- run

@@ -142,14 +142,14 @@ def lazy(array: Any) -> Any:
 def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | None, dims: int,
                 in_channels: int | None, source: str) -> str:
     """Axes of an input: ``--axes``, else the model's axes when they fit, else a guess."""
+    from napari_unet.core.axes import check_axes
     from napari_unet.core.io import guess_axes
 
     if given:
-        axes = given.upper()
-        if len(axes) != len(shape):
-            raise BadInput(f"--axes {given!r} names {len(axes)} axes but {source} has "
-                           f"{len(shape)} (shape {shape})")
-        return axes
+        try:
+            return check_axes(given, ndim=len(shape), what=f"--axes for {source}")
+        except ValueError as err:
+            raise BadInput(str(err)) from err
     if model_axes and len(model_axes) == len(shape):
         return model_axes.upper()
     if (in_channels == 1 and len(shape) == dims + 1 and shape[-1] in (3, 4)
@@ -168,16 +168,8 @@ def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | 
 
 
 def load_any_model(path: str | os.PathLike) -> Any:
-    """A napari-unet model file, or a bioimage.io package exported by napari-unet."""
-    import zipfile
+    """The core's :func:`napari_unet.core.export.loading.load_any_model`, imported lazily (it
+    brings torch) for commands that still import it from here."""
+    from napari_unet.core.export.loading import load_any_model as load
 
-    from napari_unet.core.modelfile import load_model
-
-    p = Path(path)
-    package = (p.is_dir() and (p / "rdf.yaml").is_file()) or p.name.endswith(
-        ("rdf.yaml", "bioimageio.yaml")) or (p.is_file() and zipfile.is_zipfile(p))
-    if package:
-        from napari_unet.core.export import import_bioimageio
-
-        return import_bioimageio(p)
-    return load_model(p)
+    return load(path)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.cli._common import BadInput, choose_axes, load_any_model, say
+from napari_unet.cli._common import BadInput, choose_axes, say
 
 #: Largest test-input side taken from a --sample image.
 SAMPLE_SIDE = 256
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
     """Export a model file to another format."""
     from napari_unet.core import export
 
-    model = load_any_model(args.model)
+    model = export.load_any_model(args.model)
     out = Path(args.out)
     if args.format == "torchscript":
         export.export_torchscript(model, out)

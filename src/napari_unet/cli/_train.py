@@ -16,7 +16,6 @@ from napari_unet.cli._common import (
     choose_axes,
     drive,
     lazy,
-    load_any_model,
     read_json,
     say,
 )
@@ -71,6 +70,7 @@ def _first_interrupt_stops(stop: threading.Event, *, quiet: bool) -> Iterator[No
 
 def run(args: argparse.Namespace) -> None:
     """Train a model and save it."""
+    from napari_unet.core.export.loading import load_any_model
     from napari_unet.core.io import expand_inputs, read_image
     from napari_unet.core.modelfile import save_model
     from napari_unet.core.training.train import train

@@ -116,7 +116,15 @@ class UNet(nn.Module):
         The intensity rule that prepares images for this model (default: percentiles 1-99.8).
     meta : dict or None
         Free JSON metadata, e.g. ``{"task": "semantic", "class_names": [...], "axes": "YX"}``.
+
+    Attributes
+    ----------
+    card : dict or None
+        The model card this model was loaded with (see :mod:`napari_unet.core.modelfile`):
+        set by ``load_model``, None for a model built or trained in memory.
     """
+
+    card: dict[str, Any] | None
 
     def __init__(
         self,
@@ -165,6 +173,7 @@ class UNet(nn.Module):
         else:
             self.normalization = Normalization.from_dict(normalization)
         self.meta: dict[str, Any] = dict(meta or {})
+        self.card = None
 
         chans = [base_channels * 2**level for level in range(depth)]
         self.pool_factors: list[tuple[int, ...]] = [

@@ -349,7 +349,7 @@ def _build(path: Path, card: dict[str, Any], state: dict[str, torch.Tensor],
         raise ValueError(
             f"model file {str(path)!r}: architecture and weights do not fit: {err}"
         ) from err
-    model.card = card  # type: ignore[attr-defined]
+    model.card = card
     return model.to(device).eval()
 
 

@@ -6,6 +6,7 @@ Rooms:
   share with them (example input, reference output).
 * :mod:`~napari_unet.core.export.bioimageio`: bioimage.io model packages.
 * :mod:`~napari_unet.core.export.bioimageio_docs`: their cover picture and documentation.
+* :mod:`~napari_unet.core.export.loading`: open a model file or a package, one rule for all.
 """
 
 from napari_unet.core.export.bioimageio import (
@@ -19,6 +20,7 @@ from napari_unet.core.export.formats import (
     export_torchscript,
     reference_output,
 )
+from napari_unet.core.export.loading import is_package, load_any_model
 
 __all__ = [
     "example_input",
@@ -26,6 +28,8 @@ __all__ = [
     "export_onnx",
     "export_torchscript",
     "import_bioimageio",
+    "is_package",
+    "load_any_model",
     "reference_output",
     "validate_bioimageio",
 ]

@@ -291,12 +291,14 @@ def _package_files(path: Path) -> tuple[dict[str, Any], Any]:
         return _package_files(path.parent)
     else:
         raise ValueError(f"bioimage.io package {str(path)!r}: expected a folder, a .zip or an "
-                         f"rdf.yaml")
-    try:
-        rdf = yaml.safe_load(read(RDF))
-    except (KeyError, FileNotFoundError) as err:
-        raise ValueError(f"bioimage.io package {str(path)!r} has no {RDF}") from err
-    return rdf, read
+                         f"rdf.yaml, found a {path.suffix or 'suffix-less'} file")
+    for name in (RDF, "bioimageio.yaml"):
+        try:
+            return yaml.safe_load(read(name)), read
+        except (KeyError, FileNotFoundError):
+            continue
+    raise ValueError(f"bioimage.io package {str(path)!r}: expected an {RDF} or a "
+                     f"bioimageio.yaml in it, found neither")
 
 
 def import_bioimageio(path: str | Path) -> UNet:
