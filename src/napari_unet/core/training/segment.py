@@ -213,7 +213,7 @@ def _choose_weights(run: _Run, best: tuple, before: dict | None) -> str:
         old = copy.deepcopy(tr.net)
         old.load_state_dict(before)
         old_loss, old_iou = run.validate(old)
-        if old_loss < tr.val_loss:
+        if not tr.val_loss <= old_loss:  # also when training diverged to NaN
             tr.notes.append(f"segment {len(tr.segments)}: held-out loss rose "
                             f"{old_loss:.3f} -> {tr.val_loss:.3f}; kept the weights from "
                             "before it")
