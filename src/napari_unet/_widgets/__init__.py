@@ -3,10 +3,9 @@
 Widgets gather inputs, start workers over the core generators and put results into layers.
 """
 
+from napari_unet._widgets.load import LoadWidget
 from napari_unet._widgets.model import ModelWidget
 from napari_unet._widgets.predict import PredictWidget
 from napari_unet._widgets.train import TrainWidget
-
-from .load import LoadWidget
 
 __all__ = ["LoadWidget", "ModelWidget", "PredictWidget", "TrainWidget"]

@@ -16,11 +16,10 @@ from qtpy.QtWidgets import (
     QSpinBox,
 )
 
+from napari_unet._widgets._base import DockWidget, path_row
+from napari_unet._widgets._plot import TrainingPlot
 from napari_unet.core.devices import describe_device
 from napari_unet.core.training.train import TrainConfig
-
-from ._base import DockWidget, path_row
-from ._plot import TrainingPlot
 
 #: size presets: (depth, base channels, 2D patch side, seconds of training)
 PRESETS = {

@@ -21,10 +21,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_unet._widgets._base import DockWidget
+from napari_unet._widgets._layers import class_colormap, get_layer, layer_names, refill_combo
 from napari_unet.core.io import classes_dtype, expand_inputs, read_image
-
-from ._base import DockWidget
-from ._layers import class_colormap, get_layer, layer_names, refill_combo
 
 if TYPE_CHECKING:
     import napari

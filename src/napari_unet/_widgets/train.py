@@ -13,14 +13,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet.core.io import guess_axes
-from napari_unet.core.model import UNet
-from napari_unet.core.training.augment import AugmentConfig
-from napari_unet.core.training.targets import check_classes, check_pair
-from napari_unet.core.training.train import TrainConfig
-
-from ._jobs import start_job
-from ._layers import (
+from napari_unet._widgets._jobs import start_job
+from napari_unet._widgets._layers import (
     class_colormap,
     copy_data,
     current_indices,
@@ -29,14 +23,19 @@ from ._layers import (
     put_layer,
     refill_combo,
 )
-from ._state import state_for
-from ._train_controls import TrainControls
-from ._training_job import (
+from napari_unet._widgets._state import state_for
+from napari_unet._widgets._train_controls import TrainControls
+from napari_unet._widgets._training_job import (
     PreviewRequest,
     PreviewResult,
     PreviewSlot,
     training_job,
 )
+from napari_unet.core.io import guess_axes
+from napari_unet.core.model import UNet
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.targets import check_classes, check_pair
+from napari_unet.core.training.train import TrainConfig
 
 if TYPE_CHECKING:
     import napari
