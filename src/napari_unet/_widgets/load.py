@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 
 from napari_unet._widgets._base import DockWidget
 from napari_unet._widgets._layers import class_colormap, get_layer, layer_names, refill_combo
+from napari_unet.core.axes import check_axes
 from napari_unet.core.io import classes_dtype, expand_inputs, read_image
 
 if TYPE_CHECKING:
@@ -186,12 +187,7 @@ class LoadWidget(DockWidget):
         for data, name in zip(arrays, names):
             kwargs: dict[str, Any] = {"name": name}
             if axes:
-                if len(axes) != data.ndim or len(set(axes)) != len(axes) or \
-                        set(axes) - set("CTZYX"):
-                    raise ValueError(
-                        f"axes {axes!r} do not fit the image {name!r} of shape "
-                        f"{tuple(data.shape)}: give one letter of C, T, Z, Y, X per axis"
-                    )
+                check_axes(axes, ndim=data.ndim, what=f"axes for image {name!r}")
                 if "C" in axes:
                     kwargs["channel_axis"] = axes.index("C")
             spatial = axes.replace("C", "") if axes else None

@@ -165,11 +165,3 @@ def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | 
         return guess_axes(shape, dims=dims, in_channels=in_channels)
     except ValueError as err:
         raise BadInput(f"{source}: {err}") from err
-
-
-def load_any_model(path: str | os.PathLike) -> Any:
-    """The core's :func:`napari_unet.core.export.loading.load_any_model`, imported lazily (it
-    brings torch) for commands that still import it from here."""
-    from napari_unet.core.export.loading import load_any_model as load
-
-    return load(path)

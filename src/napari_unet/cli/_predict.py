@@ -15,7 +15,6 @@ from napari_unet.cli._common import (
     choose_axes,
     drive,
     ints,
-    load_any_model,
     say,
 )
 
@@ -154,6 +153,7 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
 
 def run(args: argparse.Namespace) -> None:
     """Predict every input with the model and write the outputs."""
+    from napari_unet.core.export.loading import load_any_model
     from napari_unet.core.io import expand_inputs
 
     model = load_any_model(args.model)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_unet.core.axes import spatial_letters
 from napari_unet.core.io import to_numpy
 from napari_unet.core.training.targets import (
     IGNORE,
@@ -25,7 +26,6 @@ from napari_unet.core.training.targets import (
     hold_out_regions,
     instance_targets,
     labelled,
-    spatial_axes,
 )
 
 
@@ -66,7 +66,7 @@ class TrainingSet:
 
 
 def _stack_split(axes: str, dims: int) -> tuple[str, str]:
-    space = spatial_axes(dims)
+    space = spatial_letters(dims)
     stack = "".join(a for a in axes if a not in space and a != "C")
     return stack, space
 
@@ -137,6 +137,8 @@ def prepare_pairs(
     """
     if not isinstance(pairs, Sequence) or len(pairs) == 0:
         raise ValueError("pairs must be a non-empty sequence of (image, target) pairs")
+    if not isinstance(axes, str):
+        raise TypeError(f"axes: expected a string such as 'YX', found {type(axes).__name__}")
     axes = axes.upper()
     stack, space = _stack_split(axes, dims)
     items: list[Prepared] = []

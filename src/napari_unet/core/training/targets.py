@@ -28,18 +28,12 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_unet.core.axes import check_axes as check_general_axes
+from napari_unet.core.axes import spatial_letters
 from napari_unet.core.io import to_numpy
 
 TASKS = ("semantic", "instances", "regression")
 INSTANCE_CLASS_NAMES = ("background", "interior", "boundary")
 IGNORE = -1
-
-
-def spatial_axes(dims: int) -> str:
-    """The spatial axes a ``dims``-dimensional model works on: ``"YX"`` or ``"ZYX"``."""
-    if dims not in (2, 3):
-        raise ValueError(f"dims must be 2 or 3, got {dims!r}")
-    return "YX" if dims == 2 else "ZYX"
 
 
 def check_axes(axes: str, *, dims: int, ndim: int, what: str = "image") -> str:
@@ -67,7 +61,7 @@ def check_axes(axes: str, *, dims: int, ndim: int, what: str = "image") -> str:
         ``"<what>: expected ..., found ..."``: unknown or repeated letters, a length that does
         not match ``ndim``, missing spatial axes, or a ``Z`` axis for a 2D model.
     """
-    space = spatial_axes(dims)
+    space = spatial_letters(dims)
     name = check_general_axes(axes, ndim=ndim, what=what)
     if dims == 2 and "Z" in name:
         raise ValueError(
