@@ -131,6 +131,7 @@ def _file_model(tmp_path):
     return save_model(model, tmp_path / "m.unet.safetensors")
 
 
+@pytest.mark.slow
 def test_lazy_zarr_image_gives_zarr_backed_results(make_napari_viewer, qtbot, tmp_path):
     image = read_sample("fluo_nuclei_image.tif")
     store = zarr.open_array(tmp_path / "img.zarr", mode="w", shape=image.shape,
@@ -181,6 +182,7 @@ def test_predict_current_view_fills_only_the_visible_part(make_napari_viewer, qt
     assert rows.min() <= 90 <= rows.max() and cols.min() <= 90 <= cols.max()
 
 
+@pytest.mark.slow
 def test_model_widget_loads_a_bioimageio_zip_that_predicts_as_the_cli(make_napari_viewer,
                                                                       qtbot, tmp_path):
     import torch

@@ -15,6 +15,7 @@ def em_viewer(make_napari_viewer):
     return viewer
 
 
+@pytest.mark.slow
 def test_train_stop_continue_then_predict_whole_image(em_viewer, qtbot, stall_meter):
     viewer = em_viewer
     image, paint = viewer.layers
@@ -129,6 +130,7 @@ def test_3d_stack_predict_current_slice_and_instances(make_napari_viewer, qtbot)
     np.testing.assert_allclose(viewer.layers["Nuclei 3D instances"].scale, image.scale)
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_prediction(em_viewer, qtbot):
     train, predict = dock(em_viewer, "Train"), dock(em_viewer, "Predict")
     tiny(train, steps=2)
@@ -176,6 +178,7 @@ def test_invalid_pairs_get_clear_messages(make_napari_viewer, qtbot):
     assert train.train_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_instance_model_from_a_mask_gives_objects(make_napari_viewer, qtbot):
     from napari_unet._sample_data import read_sample
 

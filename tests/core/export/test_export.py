@@ -37,6 +37,7 @@ def _model(padding: str = "same") -> UNet:
     return model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("padding,suffix", [("same", ""), ("valid", ".zip")])
 def test_bioimageio_package_validates_and_imports_back(tmp_path, padding, suffix):
     pytest.importorskip("bioimageio.spec")

@@ -71,6 +71,7 @@ def test_labels_posted_mid_run_reach_the_sampler_and_are_held_out_by_region(nucl
     assert centres.size > 0
 
 
+@pytest.mark.slow
 def test_a_class_first_painted_mid_run_is_learnt(nuclei):
     image, strokes, truth = nuclei
     two = np.where(strokes == 2, 2, np.where(strokes == 1, 1, 0)).astype(np.uint8)
