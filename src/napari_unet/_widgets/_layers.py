@@ -21,7 +21,7 @@ def class_colormap(n_classes: int, *, show_background: bool = True) -> dict:
     ``show_background=False`` makes class 1 transparent too, so a result over the image shows
     only the structures.
     """
-    from .._sample_data import CLASS_COLORS
+    from napari_unet._sample_data import CLASS_COLORS
 
     colors = dict(CLASS_COLORS)
     if not show_background:
@@ -113,3 +113,52 @@ def put_layer(viewer: napari.viewer.Viewer, name: str, data, kind: str, *, like=
             return layer
     add = {"image": viewer.add_image, "labels": viewer.add_labels}[kind]
     return add(data, name=name, **kwargs)
+
+
+def visible_region(layer, n_lead: int, *, max_side: int = 1024) -> tuple[slice, ...]:
+    """Slices of ``layer``'s axes after the first ``n_lead`` that the canvas shows now.
+
+    From the layer's corner pixels (updated by napari on each draw); the whole extent where
+    napari has not drawn yet. Each side is capped at ``max_side`` pixels around the centre
+    of the view, so a zoomed-out view of a huge image asks for a screen's worth, not all.
+    """
+    shape = layer.data.shape[n_lead:]
+    if getattr(layer, "rgb", False):
+        shape = shape[:-1]
+    corners = np.asarray(getattr(layer, "corner_pixels", np.zeros((2, 0))), int)
+    out = []
+    for i, size in enumerate(shape):
+        axis = n_lead + i
+        lo, hi = 0, size
+        if corners.shape[1] > axis and corners[1, axis] > corners[0, axis]:
+            lo, hi = max(0, corners[0, axis]), min(size, corners[1, axis] + 1)
+        if hi - lo > max_side:
+            mid = (lo + hi) // 2
+            lo, hi = mid - max_side // 2, mid - max_side // 2 + max_side
+        out.append(slice(int(lo), int(hi)))
+    return tuple(out)
+
+
+def painted_region(atoms: Any, shape: tuple[int, ...]) -> tuple[slice, ...] | None:
+    """The bounding box of a Labels paint event's changes (``event.value``), or None.
+
+    napari reports a paint as history atoms: ``(indices, old, new)`` tuples with one index
+    array per axis, or mask atoms carrying their bounding box as ``slice_key``.
+    """
+    lo = np.full(len(shape), np.iinfo(np.int64).max)
+    hi = np.full(len(shape), -1)
+    for atom in atoms or ():
+        key = getattr(atom, "slice_key", None)
+        if key is not None:
+            a = [s.indices(n)[0] for s, n in zip(key, shape)]
+            b = [s.indices(n)[1] - 1 for s, n in zip(key, shape)]
+        else:
+            indices = atom[0]
+            if len(indices) != len(shape) or not len(indices[0]):
+                continue
+            a = [int(np.min(ix)) for ix in indices]
+            b = [int(np.max(ix)) for ix in indices]
+        lo, hi = np.minimum(lo, a), np.maximum(hi, b)
+    if (hi < lo).any():
+        return None
+    return tuple(slice(int(x), int(y) + 1) for x, y in zip(lo, hi))

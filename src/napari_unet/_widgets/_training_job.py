@@ -1,20 +1,34 @@
 """The generator the Train widget runs in its worker: core training plus live previews.
 
 Previews are predicted in the worker thread between two training steps, with the weights of
-that moment, so the model is never read by two threads at once and the GUI never waits.
+that moment, so the model is never read by two threads at once and the GUI never waits. A
+preview covers the visible part of the current slice, is checked for Stop between tiles,
+takes at most about a tenth of the training time and is left out of the time budget. Until
+the U-Net beats it on the held-out strokes, the preview comes from a shallow pixel classifier
+fitted on the strokes in a second or two (the first answer); the saved model is always the
+U-Net.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from napari_unet.core.prediction.predict import predict_image
-from napari_unet.core.training.train import TrainConfig, train
+from napari_unet.core.io import to_numpy
+from napari_unet.core.prediction.predict import predict
+from napari_unet.core.training.loop import Trainer
+from napari_unet.core.training.shallow import ShallowClassifier
+from napari_unet.core.training.train import TrainConfig, train_segment
+
+#: Most of the training time that previews may take.
+PREVIEW_SHARE = 0.1
+#: Preview tiles (pixels per side): Stop is checked between two of them.
+PREVIEW_TILE = 256
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,14 @@ class PreviewResult:
     index: tuple
     data: np.ndarray
     step: int
+    source: str = "U-Net"
+
+
+@dataclass(frozen=True)
+class TrainerReady:
+    """The trainer of this run, prepared (so the widget can post label updates to it)."""
+
+    trainer: Trainer
 
 
 class PreviewSlot:
@@ -52,16 +74,97 @@ class PreviewSlot:
             return request
 
 
-def _preview(model, request: PreviewRequest, stats, step: int) -> PreviewResult:
-    device = next(model.parameters()).device
-    regression = model.meta.get("task") == "regression"
-    result = predict_image(
-        model, request.image, axes=request.axes, device=device,
-        output="probabilities" if regression else "classes", norm_stats=stats,
-    )
-    if regression:
-        result = result[0]
-    return PreviewResult(request.index, np.asarray(result), step)
+def _mean(values: Any) -> float | None:
+    vals = [v for v in (values or []) if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+class _Previewer:
+    """Predicts previews for one run: the shallow classifier first, then the U-Net."""
+
+    def __init__(self, trainer: Trainer, image: Any, stop: threading.Event) -> None:
+        self.trainer, self.stop = trainer, stop
+        self.stats = trainer.net.normalization.stats(image, axes=trainer.config.axes)
+        self.shallow: ShallowClassifier | None = None
+        self.shallow_iou: float | None = None
+        self.spent = 0.0
+        self.shown = ""
+
+    def refit(self) -> None:
+        """(Re)fit the shallow classifier on the strokes the trainer uses now."""
+        tr = self.trainer
+        if tr.data.task == "regression" or tr.config.dims != 2:
+            return
+        t = time.perf_counter()
+        self.shallow = ShallowClassifier(seed=tr.config.seed).fit(tr.data)
+        self.shallow_iou = _mean(self.shallow.held_out_iou(tr.data))
+        tr.exclude_time(time.perf_counter() - t)
+
+    def source(self) -> str:
+        """Which model a preview shows now: the U-Net once it beats the shallow classifier
+        on the held-out strokes (or, without held-out strokes, after 30 % of the budget)."""
+        tr = self.trainer
+        if self.shallow is None:
+            return "U-Net"
+        unet = _mean(tr.val_iou)
+        if self.shallow_iou is None or unet is None:
+            seg = tr.segments[-1] if tr.segments else None
+            used = seg.used(tr.steps - seg.start_step) if seg else 0.0
+            return "U-Net" if (len(tr.segments) > 1 or used >= 0.3) else "shallow"
+        return "U-Net" if unet >= self.shallow_iou else "shallow"
+
+    def allowed(self) -> bool:
+        """Whether a preview fits the time share (the first one always does)."""
+        if not self.shown:
+            return True
+        seg = self.trainer.segments[-1] if self.trainer.segments else None
+        trained = seg.seconds() if seg is not None else 0.0
+        return self.spent <= PREVIEW_SHARE * max(trained, 1e-9)
+
+    def predict(self, request: PreviewRequest, step: int) -> PreviewResult | None:
+        t = time.perf_counter()
+        try:
+            source = self.source()
+            if source == "shallow":
+                data = self._shallow(request)
+            else:
+                data = self._unet(request)
+        finally:
+            dt = time.perf_counter() - t
+            self.spent += dt
+            self.trainer.exclude_time(dt)
+        if data is None:
+            return None
+        self.shown = source
+        label = "U-Net" if source == "U-Net" else "shallow classifier (until the U-Net beats it)"
+        return PreviewResult(request.index, data, step, label)
+
+    def _unet(self, request: PreviewRequest) -> np.ndarray | None:
+        net = self.trainer.net
+        regression = self.trainer.data.task == "regression"
+        device = next(net.parameters()).device
+        gen = predict(net, request.image, axes=request.axes, device=device,
+                      output="probabilities" if regression else "classes",
+                      norm_stats=self.stats, tile_shape=PREVIEW_TILE)
+        while True:
+            if self.stop.is_set():
+                gen.close()
+                return None
+            try:
+                next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+        return np.asarray(result[0] if regression else result)
+
+    def _shallow(self, request: PreviewRequest) -> np.ndarray:
+        axes = request.axes
+        norm = self.trainer.net.normalization
+        block = norm.apply(to_numpy(request.image), self.stats, axes=axes)
+        block = np.asarray(block, np.float32)
+        block = np.moveaxis(block, axes.index("C"), 0) if "C" in axes else block[None]
+        classes = self.shallow.predict(block)
+        return (classes + 1).astype(np.uint8)
 
 
 def training_job(
@@ -72,16 +175,22 @@ def training_job(
     device: str,
     stop: threading.Event,
     previews: PreviewSlot | None = None,
+    trainer: Trainer | None = None,
+    max_steps: int | None = None,
+    max_seconds: float | None = None,
 ) -> Generator[Any, None, Any]:
-    """Train (see :func:`napari_unet.core.training.train.train`), yielding progress and previews.
+    """Train one segment (a new run, or ``trainer``'s next), yielding progress and previews.
 
-    ``model`` may be None (a new or shipped starting model, as the core decides). The network
-    is trained in place, which is what lets previews use the live weights. Previews are
-    normalised with the statistics of the whole first training image, as prediction does.
+    ``model`` may be None (a new or shipped starting model, as the core decides). The first
+    record is a :class:`TrainerReady`; then the core's records, with :class:`PreviewResult`
+    between them when ``previews`` has a request. Previews are normalised with the
+    statistics of the whole first training image, as prediction does.
     """
-    live: list = []
-    gen = train(config, pairs, model=model, device=device, stop=stop, on_model=live.append)
-    stats = None
+    if trainer is None:
+        trainer = Trainer(config, pairs, model=model, device=device)
+    yield TrainerReady(trainer)
+    previewer = _Previewer(trainer, pairs[0][0], stop) if previews is not None else None
+    gen = train_segment(trainer, pairs, stop=stop, max_steps=max_steps, max_seconds=max_seconds)
     try:
         while True:
             try:
@@ -89,11 +198,14 @@ def training_job(
             except StopIteration as done:
                 return done.value
             yield record
-            request = previews.take() if previews is not None else None
-            if request is not None and live and getattr(record, "phase", "") == "train":
-                net = live[0]
-                if stats is None:
-                    stats = net.normalization.stats(pairs[0][0], axes=config.axes)
-                yield _preview(net, request, stats, record.step)
+            if previewer is None or record.phase not in ("prepare", "train", "labels"):
+                continue
+            if record.phase in ("prepare", "labels"):
+                previewer.refit()
+            request = previews.take()
+            if request is not None and previewer.allowed() and not stop.is_set():
+                result = previewer.predict(request, record.step)
+                if result is not None:
+                    yield result
     finally:
         gen.close()

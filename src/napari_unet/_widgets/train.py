@@ -15,25 +15,25 @@ from qtpy.QtWidgets import (
 
 from napari_unet._widgets._jobs import start_job
 from napari_unet._widgets._layers import (
-    class_colormap,
     copy_data,
-    current_indices,
     get_layer,
     layer_names,
-    put_layer,
     refill_combo,
 )
+from napari_unet._widgets._live import PaintForwarder
+from napari_unet._widgets._preview import LivePreview
 from napari_unet._widgets._state import state_for
 from napari_unet._widgets._train_controls import TrainControls
 from napari_unet._widgets._training_job import (
-    PreviewRequest,
     PreviewResult,
     PreviewSlot,
+    TrainerReady,
     training_job,
 )
 from napari_unet.core.io import guess_axes
 from napari_unet.core.model import UNet
 from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.feedback import training_warnings
 from napari_unet.core.training.targets import check_classes, check_pair
 from napari_unet.core.training.train import TrainConfig
 
@@ -60,7 +60,7 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d} left"
 
 
-class TrainWidget(TrainControls):
+class TrainWidget(LivePreview, TrainControls):
     """Train a U-Net in the background from (image, paint) layer pairs."""
 
     TITLE = "Train"
@@ -80,6 +80,12 @@ class TrainWidget(TrainControls):
         self._preview_target: tuple | None = None  # (image layer name, axes, shape)
         self._last_config: TrainConfig | None = None
         self._last_pairs: list[tuple[str, str]] = []
+        self.trainer = None  # the run's Trainer: Continue goes on with it
+        self._trainer_model = None  # the model the trainer last returned
+        self._painting = PaintForwarder()
+        self._preview = None  # the preview layer of this run
+        self._preview_source = ""
+        self._preview_classes: set[int] = set()
         self._build()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
@@ -90,7 +96,6 @@ class TrainWidget(TrainControls):
         self._preview_timer.timeout.connect(self._request_preview)
         self._set_running(False)
 
-    # ---------------------------------------------------------------- layout
     # ---------------------------------------------------------------- layers
     def _refresh_layers(self, *_) -> None:
         refill_combo(self.image_combo, layer_names(self.viewer, "image"))
@@ -190,7 +195,7 @@ class TrainWidget(TrainControls):
 
     # ---------------------------------------------------------------- run
     def start(self, *, resume: bool = False) -> None:
-        """Start training (``resume``: continue the current model with the last settings)."""
+        """Start training (``resume``: Continue the current run, or the current model)."""
         if self.worker is not None:
             return
         try:
@@ -198,26 +203,38 @@ class TrainWidget(TrainControls):
             config = self.make_config(axes)
             if facts["class_names"] and config.task == "semantic":
                 config.class_names = facts["class_names"]
-            model = self._start_model(config, pairs, resume=resume)
+            trainer = self._continuable(config, names) if resume else None
+            model = None if trainer is not None else self._start_model(config, pairs,
+                                                                        resume=resume)
         except (ValueError, TypeError, FileNotFoundError) as err:
             from napari.utils.notifications import show_error
 
             show_error(str(err))
             self.status.setText(f"not started: {err}")
             return
+        if trainer is not None:  # strokes painted while stopped count from the first step
+            for index, (_, target) in enumerate(pairs):
+                trainer.update_labels(index, None, np.asarray(target))
+        else:
+            self.plot.clear_curves()
         self._last_config, self._last_pairs = config, names
         self._stop = threading.Event()
         self._previews = PreviewSlot()
         image_layer = get_layer(self.viewer, names[0][0], "image")
         self._preview_target = (image_layer.name, axes, image_layer.data.shape)
-        if not resume:
-            self.plot.clear_curves()
+        self._painting.attach([(i, get_layer(self.viewer, target, "labels"))
+                               for i, (_, target) in enumerate(names)
+                               if any(layer.name == target and layer._type_string == "labels"
+                                      for layer in self.viewer.layers)])
         self.progress.setValue(0)
-        self.status.setText("preparing the training data…")
+        self.status.setText("continuing the run…" if trainer is not None
+                            else "preparing the training data…")
         self._started = time.perf_counter()
+        budget = {} if trainer is None else {
+            "max_steps": config.max_steps, "max_seconds": config.max_seconds}
         self.worker = start_job(
             training_job(config, pairs, model=model, device="auto", stop=self._stop,
-                         previews=self._previews),
+                         previews=self._previews, trainer=trainer, **budget),
             on_yield=self._on_yield,
             on_return=self._on_return,
             on_error=lambda err: self.status.setText(f"stopped by an error: {err}"),
@@ -226,7 +243,20 @@ class TrainWidget(TrainControls):
         self._set_running(True)
         if self.preview_combo.currentIndex() == 0:
             self._preview_layer()  # added now: adding a layer costs the main thread ~0.5 s
-            self._preview_timer.start()
+            self._request_preview()  # the first answer comes as soon as the data are ready
+        self._preview_timer.start()
+
+    def _continuable(self, config: TrainConfig, names: list[tuple[str, str]]):
+        """The run to Continue: the last trainer, when it trained the current model on the
+        same layers with the same task and dimensions; else None (a new run from the
+        current model)."""
+        tr = self.trainer
+        if tr is None or self.state.model is not self._trainer_model:
+            return None
+        if names != self._last_pairs or (tr.config.task, tr.config.dims, tr.config.axes) != (
+                config.task, config.dims, config.axes):
+            return None
+        return tr
 
     def _start_model(self, config: TrainConfig, pairs, *, resume: bool) -> UNet | None:
         choice = "current model" if resume else self.start_combo.currentText()
@@ -253,6 +283,14 @@ class TrainWidget(TrainControls):
         if isinstance(record, PreviewResult):
             self._show_preview(record)
             return
+        if isinstance(record, TrainerReady):
+            self.trainer = record.trainer
+            self._painting.set_trainer(record.trainer)
+            net = record.trainer.net
+            self.arch_label.setText(
+                f"trains: depth {net.depth} × {net.base_channels} channels, from "
+                f"{record.trainer.start}")
+            return
         fraction = record.fraction if record.total else 0.0
         if record.eta is not None and record.elapsed:
             fraction = record.elapsed / (record.elapsed + record.eta)
@@ -266,20 +304,29 @@ class TrainWidget(TrainControls):
                     f"{record.steps_per_s:.1f} steps/s  {_eta(record.eta)}")
         elif record.phase == "validate" and record.val_iou:
             ious = ", ".join("–" if v is None else f"{v:.2f}" for v in record.val_iou)
-            text = f"validation loss {record.val_loss:.3f}, IoU per class {ious}"
+            text = f"held-out strokes: loss {record.val_loss:.3f}, IoU per class {ious}"
+        if text and self._preview_source:
+            text += f"  · preview: {self._preview_source}"
         if text:
             self.status.setText(text)
 
     def _on_return(self, model) -> None:
         if model is None:
             return
+        self._trainer_model = model
         self.state.set_model(model, "trained in this session")
+        warnings = training_warnings(model.meta, model.out_channels, self._preview_classes)
         iou = (model.meta.get("validation") or {}).get("iou") or {}
         scores = ", ".join(f"{name} {v:.2f}" for name, v in iou.items() if v is not None)
-        self.status.setText(
-            "done: the model is ready to Predict and to save"
-            + (f" (validation IoU: {scores})" if scores else "")
-        )
+        if warnings:
+            from napari.utils.notifications import show_warning
+
+            text = "trained, but: " + "; ".join(warnings)
+            show_warning(text)
+        else:
+            text = ("done: the model is ready to Predict and to save"
+                    + (f" (held-out IoU: {scores})" if scores else ""))
+        self.status.setText(text)
         self.progress.setValue(self.progress.maximum())
 
     @property
@@ -290,56 +337,12 @@ class TrainWidget(TrainControls):
     def _on_finish(self) -> None:
         self.worker = None
         self._preview_timer.stop()
+        self._painting.detach()
         self._set_running(False)
+        if self._preview is not None and self._preview in self.viewer.layers:
+            self._preview.visible = False  # it showed a model of the moment, not the result
 
     def _set_running(self, running: bool) -> None:
         self.train_button.setEnabled(not running)
         self.continue_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-
-    # ---------------------------------------------------------------- preview
-    def _request_preview(self) -> None:
-        """Post the current slice (main thread, cheap) for the worker to predict."""
-        if self._previews is None or self._preview_target is None:
-            return
-        name, axes, _ = self._preview_target
-        try:
-            layer = get_layer(self.viewer, name, "image")
-        except ValueError:
-            self._preview_target = None
-            return
-        stack_axes = len(axes.replace("C", "")) - self._last_config.dims
-        lead = current_indices(self.viewer, layer, stack_axes)
-        region = np.asarray(layer.data[lead])
-        self._previews.post(PreviewRequest(region, axes[stack_axes:], lead))
-
-    def _preview_layer(self):
-        """The preview layer of the training image (added, all zeros, when missing)."""
-        name, axes, shape = self._preview_target
-        image = get_layer(self.viewer, name, "image")
-        shape = tuple(s for s, a in zip(shape, axes) if a != "C")
-        regression = self._last_config.task == "regression"
-        kind = "image" if regression else "labels"
-        preview_name = f"{name} preview"
-        for layer in self.viewer.layers:
-            if layer.name == preview_name and layer._type_string == kind \
-                    and layer.data.shape == shape:
-                return layer
-        data = np.zeros(shape, np.float32 if regression else np.uint8)
-        look = {} if regression else {
-            "opacity": 0.6,
-            "colormap": class_colormap(max(2, len(self._last_config.class_names or [])),
-                                       show_background=False),
-        }
-        return put_layer(self.viewer, preview_name, data, kind, like=image, **look)
-
-    def _show_preview(self, result: PreviewResult) -> None:
-        if self._preview_target is None:
-            return
-        try:
-            layer = self._preview_layer()
-        except ValueError:  # the image was removed meanwhile
-            self._preview_target = None
-            return
-        layer.data[result.index] = result.data
-        layer.refresh()

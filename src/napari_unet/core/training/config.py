@@ -83,8 +83,9 @@ class TrainConfig:
         Mixed precision (autocast) on CUDA.
     start : str
         Without a given model: ``"auto"`` starts from a shipped starting model when the data
-        look alike and the strokes agree with it (see :mod:`~napari_unet.core.training.start_models`), ``"none"`` from
-        random weights, or the name of a shipped starting model to try.
+        look alike and the strokes agree with it (see
+        :mod:`~napari_unet.core.training.start_models`), ``"none"`` from random weights, or
+        the name of a shipped starting model to try.
     start_lr_factor : float
         Learning-rate factor when training from a shipped starting model or a given model
         (a model continued from a file, or the current one): fine-tuning on a
@@ -92,10 +93,10 @@ class TrainConfig:
         strokes, 150 steps: IoU 0.66 as shipped, 0.63 after lr 3e-3, 0.66 after 1e-3).
     tune_instances : bool
         Instance models: after training, fit the seed and foreground thresholds of the
-        post-processing to the training masks (:mod:`~napari_unet.core.objects.tuning`) and keep them in
-        ``model.meta["instance_options"]``. Up to a tenth of a time budget is kept for it
-        (Usiigaci cells, 740 steps: F1@0.5 0.62 with the default seed threshold 0.5, 0.78 with
-        0.9; touching cells merge through soft interiors).
+        post-processing to the training masks (:mod:`~napari_unet.core.objects.tuning`) and
+        keep them in ``model.meta["instance_options"]``. Up to a tenth of a time budget is kept
+        for it (Usiigaci cells, 740 steps: F1@0.5 0.62 with the default seed threshold 0.5,
+        0.78 with 0.9; touching cells merge through soft interiors).
     seed : int
     """
 

@@ -244,6 +244,12 @@ class Trainer:
                       schedule=self.config.schedule)
         return self.config.lr * f * self.lr_scale
 
+    def exclude_time(self, seconds: float) -> None:
+        """Leave ``seconds`` spent outside training (a live preview between two steps) out of
+        the running segment's time budget and speed figures."""
+        if self.segments:
+            self.segments[-1].paused += max(0.0, float(seconds))
+
     def model_copy(self) -> UNet:
         """A CPU, eval-mode copy of the network (the trainer keeps training its own)."""
         was = self.net.training

@@ -38,6 +38,12 @@ class Segment:
     start_step: int
     t0: float
     warmup: int = 0
+    #: Seconds spent outside training (live previews): not counted in the time budget.
+    paused: float = 0.0
+
+    def seconds(self) -> float:
+        """Seconds this segment has trained (wall time less :attr:`paused`)."""
+        return time.perf_counter() - self.t0 - self.paused
 
     def used(self, steps: int) -> float:
         """Share of the budget used after ``steps`` steps of this segment."""
@@ -45,7 +51,7 @@ class Segment:
         if self.max_steps:
             used = max(used, steps / self.max_steps)
         if self.max_seconds:
-            used = max(used, (time.perf_counter() - self.t0) / self.max_seconds)
+            used = max(used, self.seconds() / self.max_seconds)
         return used
 
 
@@ -87,7 +93,7 @@ class _Run:
 
     def record(self, phase: str, message: str = "") -> TrainProgress:
         tr, seg = self.tr, self.seg
-        elapsed = time.perf_counter() - seg.t0
+        elapsed = seg.seconds()
         recent = tr.times[-20:]
         sps = len(recent) / sum(recent) if recent and sum(recent) > 0 else 0.0
         eta, total = None, (seg.start_step + seg.max_steps) if seg.max_steps else tr.steps

@@ -1,0 +1,47 @@
+"""Honest feedback after training: what a user must know before trusting the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["training_warnings"]
+
+#: A class whose held-out IoU is below this is "not learnt yet".
+NOT_LEARNT_IOU = 0.1
+
+
+def training_warnings(meta: dict[str, Any], out_channels: int,
+                      preview_classes: set[int] | None = None) -> list[str]:
+    """What a user must know before trusting a trained model (empty: nothing).
+
+    Parameters
+    ----------
+    meta : dict
+        The model's metadata (``model.meta``) as training filled it.
+    out_channels : int
+        The model's outputs (classes).
+    preview_classes : set of int, optional
+        The class values the last live preview showed.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, each saying what to do: no held-out strokes to score the
+        model, a class whose held-out IoU is near 0, a preview that shows a single class.
+    """
+    if meta.get("task") == "regression":
+        return []
+    out = []
+    validation = meta.get("validation") or {}
+    iou = validation.get("iou") or {}
+    if not validation:
+        out.append("no validation yet: paint more strokes (some are held out to score the "
+                   "model)")
+    for name, value in iou.items():
+        if value is not None and value < NOT_LEARNT_IOU:
+            out.append(f"{name!r} is not learnt yet (held-out IoU {value:.2f}): paint more "
+                       "of it where the preview is wrong, then Continue")
+    if preview_classes is not None and len(preview_classes) == 1 and out_channels > 1:
+        out.append("the preview shows a single class: paint the other classes where it "
+                   "is wrong")
+    return out

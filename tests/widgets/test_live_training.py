@@ -1,0 +1,111 @@
+"""The interactive loop in a real viewer: paint while it trains, a preview that gets out of the
+way, Stop that answers on a huge lazy image, and honest words at the end."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from .conftest import dock, tiny, wait_idle
+
+
+@pytest.fixture
+def em_viewer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "em_membranes")
+    return viewer
+
+
+def test_strokes_painted_while_training_reach_the_trainer(em_viewer, qtbot):
+    viewer = em_viewer
+    _image, paint = viewer.layers
+    train = dock(viewer, "Train")
+    tiny(train, steps=100_000)
+    train._preview_timer.setInterval(200)
+    viewer.layers.selection.active = paint
+    train.start()
+    qtbot.waitUntil(lambda: train.trainer is not None and len(train.plot.losses) >= 3,
+                    timeout=60_000)
+    before = sum(train.trainer.painted_pixels().values())
+    # the user paints a new stroke of membrane (2) in an unpainted corner, with the brush
+    paint.brush_size = 9
+    empty = np.argwhere(paint.data[400:500, 400:500] == 0)[0] + 400
+    for dx in range(0, 40, 3):
+        paint.paint((int(empty[0]), int(empty[1]) + dx), 2)
+    painted = int((paint.data > 0).sum())
+    qtbot.waitUntil(lambda: sum(train.trainer.painted_pixels().values()) == painted > before,
+                    timeout=10_000)
+    assert train._painting.forwarded >= 1
+    # the preview never took the selection from the paint layer
+    qtbot.waitUntil(lambda: train._preview_source != "", timeout=30_000)
+    assert viewer.layers.selection.active is paint
+    train.stop()
+    wait_idle(qtbot, train)
+    used = train.state.model.meta["training"]["labelled_pixels"]
+    assert sum(used.values()) == painted > before
+    # the preview is hidden once training ends: it showed a model of the moment
+    assert not viewer.layers["EM membranes preview"].visible
+
+
+def test_continue_goes_on_with_the_same_run(em_viewer, qtbot):
+    train = dock(em_viewer, "Train")
+    tiny(train, steps=6)
+    train.preview_combo.setCurrentIndex(1)
+    train.start()
+    wait_idle(qtbot, train)
+    first = train.state.model
+    trainer = train.trainer
+    train.continue_button.click()
+    wait_idle(qtbot, train)
+    assert train.trainer is trainer, "Continue goes on with the run's trainer"
+    record = train.state.model.meta["training"]
+    assert record["steps"] == 12 and record["segments"] == 2
+    assert train.state.model is not first
+    assert train.plot.steps == list(range(1, 13)), "one step axis across Stop and Continue"
+
+
+def test_stop_answers_fast_on_a_huge_lazy_image(make_napari_viewer, qtbot):
+    da = pytest.importorskip("dask.array")
+    viewer = make_napari_viewer()
+    image = da.random.RandomState(0).random((8000, 8000), chunks=(1000, 1000)).astype(
+        np.float32)
+    viewer.add_image(image, name="big")
+    paint = np.zeros((8000, 8000), np.uint8)
+    paint[4000:4010, 3900:4100] = 1
+    paint[4100:4110, 3900:4100] = 2
+    viewer.add_labels(paint, name="big paint")
+    train = dock(viewer, "Train")
+    tiny(train, steps=100_000)
+    train._preview_timer.setInterval(100)
+    train.start()
+    qtbot.waitUntil(lambda: train._preview_source != "", timeout=120_000)
+    qtbot.wait(300)  # previews keep being asked for while it trains
+    t = time.perf_counter()
+    train.stop()
+    wait_idle(qtbot, train)
+    latency = time.perf_counter() - t
+    # one training step plus at most one preview tile: far below the 23 s of a whole-slice
+    # preview (bound generous for a loaded CI machine)
+    assert latency < 5.0, f"Stop took {latency:.1f} s"
+
+
+def test_too_few_strokes_to_validate_are_said_not_hidden(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(128, 128)).astype(np.float32)
+    img[40:80, 40:80] += 3
+    viewer.add_image(img, name="blob")
+    paint = np.zeros((128, 128), np.uint8)
+    paint[10:14, 10:30] = 1  # 80 + 80 pixels: too few to hold some out for validation
+    paint[58:62, 50:70] = 2
+    viewer.add_labels(paint, name="blob paint")
+    train = dock(viewer, "Train")
+    tiny(train, steps=5)
+    train.preview_combo.setCurrentIndex(1)
+    train.start()
+    wait_idle(qtbot, train)
+    assert train.state.model is not None
+    assert "no validation yet: paint more" in train.status.text()
+    assert "ready to Predict" not in train.status.text()
