@@ -1,4 +1,4 @@
-"""The Trainer: labels that change while it trains, and Continue that goes on and never regresses."""
+"""The Trainer: labels that change while it trains, and a Continue that never regresses."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def predicted(model, image):
 
 
 def test_labels_posted_mid_run_reach_the_sampler_and_are_held_out_by_region(nuclei):
-    image, strokes, truth = nuclei
+    image, strokes, _ = nuclei
     first = strokes.copy()
     first[:, 96:] = 0  # the right half is painted later
     tr = Trainer(TrainConfig(max_steps=30, **TINY), [(image, first)], device="cpu")
@@ -73,7 +73,7 @@ def test_labels_posted_mid_run_reach_the_sampler_and_are_held_out_by_region(nucl
 
 @pytest.mark.slow
 def test_a_class_first_painted_mid_run_is_learnt(nuclei):
-    image, strokes, truth = nuclei
+    image, strokes, _ = nuclei
     two = np.where(strokes == 2, 2, np.where(strokes == 1, 1, 0)).astype(np.uint8)
     # class 3: the brightest pixels, painted only after the run has started
     bright = image > np.percentile(image, 99.5)

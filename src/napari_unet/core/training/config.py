@@ -8,6 +8,8 @@ command line.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -80,7 +82,9 @@ class TrainConfig:
         for semantic paintings that cover less than a third of their region. Measured on
         ISBI strokes it helped or hurt by a few points depending on the run: off by default.
     amp : bool
-        Mixed precision (autocast) on CUDA.
+        Mixed precision (autocast): bfloat16 (or float16) on CUDA, and bfloat16 on CPUs that
+        compute it natively when a short trial finds it faster
+        (:mod:`~napari_unet.core.training.precision`); the loss and the optimizer stay float32.
     start : str
         Without a given model: ``"auto"`` starts from a shipped starting model when the data
         look alike and the strokes agree with it (see
@@ -147,10 +151,17 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.dims must be 2 or 3, got {self.dims!r}")
         if self.max_steps is None and self.max_seconds is None:
             raise ValueError("TrainConfig needs a budget: set max_steps, max_seconds or both")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"TrainConfig.max_steps must be >= 1, got {self.max_steps}")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ValueError(f"TrainConfig.max_seconds must be > 0, got {self.max_seconds}")
+        if self.max_steps is not None and (isinstance(self.max_steps, bool)
+                                           or not isinstance(self.max_steps, numbers.Integral)
+                                           or self.max_steps < 1):
+            raise ValueError(f"TrainConfig.max_steps: expected a whole number of steps >= 1 "
+                             f"(or None), found {self.max_steps!r}")
+        if self.max_seconds is not None and (
+                isinstance(self.max_seconds, bool)
+                or not isinstance(self.max_seconds, numbers.Real)
+                or not math.isfinite(self.max_seconds) or self.max_seconds <= 0):
+            raise ValueError(f"TrainConfig.max_seconds: expected a finite number of seconds "
+                             f"> 0 (or None), found {self.max_seconds!r}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"TrainConfig.keep must be 'best' or 'last', got {self.keep!r}")
         if self.prior not in ("auto", "on", "off"):

@@ -23,12 +23,14 @@ from napari_unet.core.devices import empty_cache, resolve_device
 from napari_unet.core.io import to_numpy
 from napari_unet.core.model import UNet
 from napari_unet.core.normalize import Normalization
+from napari_unet.core.prediction.network import channels_last_format
 from napari_unet.core.training.architecture import class_names, grow_head, model_for, patch_shape
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.config import TrainConfig, TrainProgress
 from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
 from napari_unet.core.training.labels import LabelUpdates
 from napari_unet.core.training.losses import loss_function
+from napari_unet.core.training.precision import choose_precision
 from napari_unet.core.training.sampling import PatchSampler, validation_tiles
 from napari_unet.core.training.schedule import auto_batch_size, lr_factor
 from napari_unet.core.training.segment import Segment, run_segment
@@ -117,6 +119,11 @@ class Trainer:
         if config.dims == 3:
             margin = (0, *margin[1:])
         self._in_shape = tuple(p + 2 * m for p, m in zip(self.patch, margin))
+        self.precision = choose_precision(
+            self.net, self.device, (self.batch_size, self.net.in_channels, *self.patch),
+            enabled=config.amp)
+        if self.precision.channels_last:
+            self.net.to(memory_format=channels_last_format(self.net.dims))
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.generator = torch.Generator(device=self.device)
@@ -207,7 +214,7 @@ class Trainer:
             elapsed=time.perf_counter() - self.t0, batch_size=self.batch_size,
             message=(f"{len(d.items)} sample(s), {d.n_train_labelled} labelled pixels for "
                      f"training, {d.n_val_labelled} held out; patches {self.patch}, batch "
-                     f"{self.batch_size}; starts from {self.start}"),
+                     f"{self.batch_size}; {self.precision.words}; starts from {self.start}"),
         )
 
     def run(self, *, max_steps: int | None = None, max_seconds: float | None = None,
@@ -254,7 +261,7 @@ class Trainer:
         """A CPU, eval-mode copy of the network (the trainer keeps training its own)."""
         was = self.net.training
         self.net.eval()
-        clone = copy.deepcopy(self.net).to("cpu").eval()
+        clone = copy.deepcopy(self.net).to("cpu", memory_format=torch.contiguous_format).eval()
         self.net.train(was)
         return clone
 

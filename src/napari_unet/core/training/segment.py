@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from napari_unet.core.devices import empty_cache, is_out_of_memory
+from napari_unet.core.prediction.network import channels_last_format
 from napari_unet.core.training.augment import augment
 from napari_unet.core.training.config import TrainProgress
 from napari_unet.core.training.prior import apply_prior, wants_prior
@@ -55,14 +56,6 @@ class Segment:
         return used
 
 
-def _amp(device: torch.device, enabled: bool) -> tuple[bool, torch.dtype, Any]:
-    if not (enabled and device.type == "cuda"):
-        return False, torch.float32, None
-    if torch.cuda.is_bf16_supported():
-        return True, torch.bfloat16, None
-    return True, torch.float16, torch.amp.GradScaler("cuda")
-
-
 def crop_to(t: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor | None:
     """The centre of ``t``'s last axes at ``shape`` (targets of a 'valid' network)."""
     if t is None or tuple(t.shape[-len(shape):]) == shape:
@@ -82,7 +75,11 @@ class _Run:
 
     def __init__(self, tr: Trainer, seg: Segment) -> None:
         self.tr, self.seg = tr, seg
-        self.use_amp, self.amp_dtype, self.scaler = _amp(tr.device, tr.config.amp)
+        self.use_amp = tr.precision.dtype is not None
+        self.amp_dtype = tr.precision.dtype or torch.float32
+        self.scaler = tr.precision.scaler
+        self.layout = (channels_last_format(tr.net.dims) if tr.precision.channels_last
+                       else torch.contiguous_format)
         self.lr = tr.config.lr
 
     def validate(self, net: torch.nn.Module | None = None) -> tuple[float, Any]:
@@ -128,6 +125,7 @@ class _Run:
         w = torch.from_numpy(w).to(dev, non_blocking=True) if w is not None else None
         x, y, w = augment(x, y, w, config=tr.augment, out_shape=tr.patch,
                           generator=tr.generator)
+        x = x.contiguous(memory_format=self.layout)
         out_shape = net.output_shape(tr.patch)
         y, w = crop_to(y, out_shape), crop_to(w, out_shape)
         with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.use_amp):
@@ -239,7 +237,7 @@ def _finish(run: _Run, kept: str) -> UNet:
         if tr.tiles:
             tr.val_loss, tr.val_iou = run.validate(model)
     model.eval()
-    model.to("cpu")
+    model.to("cpu", memory_format=torch.contiguous_format)
     _fill_meta(tr, model, kept, prior)
     return model
 
@@ -260,6 +258,7 @@ def _fill_meta(tr: Trainer, model: UNet, kept: str, prior: dict | None) -> None:
         "patch_shape": list(tr.patch),
         "weights": kept,
         "device": str(tr.device),
+        "precision": tr.precision.words,
         "samples": len(tr.data.items),
         "start": tr.start,
         "start_model_steps": tr.start_steps,
