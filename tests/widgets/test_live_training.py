@@ -66,6 +66,7 @@ def test_continue_goes_on_with_the_same_run(em_viewer, qtbot):
     assert train.plot.steps == list(range(1, 13)), "one step axis across Stop and Continue"
 
 
+@pytest.mark.slow
 def test_stop_answers_fast_on_a_huge_lazy_image(make_napari_viewer, qtbot):
     da = pytest.importorskip("dask.array")
     viewer = make_napari_viewer()
