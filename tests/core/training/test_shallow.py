@@ -125,6 +125,9 @@ def test_blocks_join_without_seams(nuclei, monkeypatch):
     monkeypatch.setitem(shallow.WHOLE, 2, 10_000)  # force blocks of 100 x 100 with halos
     monkeypatch.setitem(shallow.BLOCK_SIDE, 2, 100)
     np.testing.assert_allclose(clf.predict_proba(x), whole, atol=1e-6)
+    h = clf.halo  # a caller's own tile, grown by the halo, agrees too
+    tile = clf.predict_proba(x[:, 100 - h:200 + h, 0:150 + h])[:, h:-h, :150]
+    np.testing.assert_allclose(tile, whole[:, 100:200, :150], atol=1e-6)
 
 
 def test_a_fit_over_budget_uses_blocks_of_every_class(nuclei):

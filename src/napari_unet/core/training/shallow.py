@@ -227,6 +227,13 @@ class ShallowClassifier:
         return [np.sort(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in picks]
 
     # ------------------------------------------------------------------ prediction
+    @property
+    def halo(self) -> int:
+        """Pixels of context each side that make a block's prediction equal the untiled one
+        (a caller that predicts tile by tile, e.g. to check Stop between tiles, cuts tiles
+        grown by it and keeps their inner part)."""
+        return _halo(self.sigma_max)
+
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities ``(K, *spatial)`` float32 of a normalised ``(C, *spatial)`` image.
 
@@ -293,19 +300,19 @@ class ShallowClassifier:
             it = data.items[i]
             if it.val_target is None:
                 continue
-            mine = [b for j, b in blocks if j == i]
+            mine = [b for j, b in blocks if j == i and (it.val_target[b] >= 0).any()]
             cuts = [_grown(b, it.spatial_shape, halo) for b in mine]
-            whole = None  # the whole item at once when that featurises fewer pixels
-            if math.prod(it.spatial_shape) <= sum(math.prod(s.stop - s.start for s in c)
-                                                  for c, _ in cuts):
-                whole = self.predict(it.image)
+            size = math.prod(it.spatial_shape)  # featurise the whole item when that is cheaper
+            whole = (pixel_features(it.image, sigma_max=self.sigma_max)
+                     if size <= min(WHOLE[self.dims], sum(math.prod(s.stop - s.start for s in c)
+                                                           for c, _ in cuts)) else None)
             for block, (cut, inner) in zip(mine, cuts):
+                feats = (whole[block] if whole is not None else pixel_features(
+                    it.image[(slice(None), *cut)], sigma_max=self.sigma_max)[inner])
                 tgt = it.val_target[block]
-                if not (tgt >= 0).any():
-                    continue
-                pred = (whole[block] if whole is not None
-                        else self.predict(it.image[(slice(None), *cut)])[inner])
-                cm += confusion_counts(pred.astype(np.int64), tgt, k)
+                rows = feats[tgt >= 0]  # only the held-out pixels are predicted
+                pred = self._columns[self._forest.predict_proba(rows).argmax(1)]
+                cm += confusion_counts(pred, tgt[tgt >= 0], k)
         if cm.sum() == 0:
             return [None] * k
         return iou_from_confusion(cm)
