@@ -8,6 +8,7 @@ import tifffile
 import zarr
 
 from napari_unet._sample_data import read_sample
+from napari_unet._widgets.model import card_rows
 
 from .conftest import dock, tiny, wait_idle
 
@@ -70,8 +71,11 @@ def test_save_load_export_and_model_card(make_napari_viewer, qtbot, tmp_path, fm
     tiny(train, steps=3)
     train.start()
     wait_idle(qtbot, train)
-    card = model_widget.card.toPlainText()
-    assert "task: semantic" in card and "nucleus" in card and "training: 3 steps" in card
+    card = dict(card_rows(train.state.model))
+    assert card["task"] == "semantic" and "nucleus" in card["classes"]
+    assert card["training"].startswith("3 steps")
+    shown = model_widget.card.toPlainText()
+    assert "semantic" in shown and "nucleus" in shown and "3 steps" in shown
 
     path = tmp_path / "nuclei"
     model_widget.path_edit.setText(str(path))
@@ -146,10 +150,10 @@ def test_lazy_zarr_image_gives_zarr_backed_results(make_napari_viewer, qtbot, tm
         check.setChecked(name in ("probabilities", "classes", "uncertainty"))
     predict.start()
     wait_idle(qtbot, predict)
-    probs = viewer.layers["lazy nuclei probabilities"].data
+    probs = viewer.layers["lazy nuclei nucleus probability"].data
     classes = viewer.layers["lazy nuclei classes"].data
-    assert isinstance(probs, zarr.Array) and isinstance(classes, zarr.Array)
-    assert probs.shape == (2, 360, 360) and classes.shape == (360, 360)
+    assert not isinstance(probs, np.ndarray) and isinstance(classes, zarr.Array)
+    assert probs.shape == (360, 360) and classes.shape == (360, 360)
     assert not isinstance(viewer.layers["lazy nuclei uncertainty"].data, np.ndarray)
     # the same model on the numpy image gives the same classes
     viewer.add_image(image, name="numpy nuclei")
@@ -215,13 +219,14 @@ def test_model_widget_loads_a_bioimageio_zip_that_predicts_as_the_cli(make_napar
     predict.model_combo.setCurrentText("current model")
     predict.start()
     wait_idle(qtbot, predict)
-    in_viewer = np.asarray(viewer.layers["nuclei probabilities"].data)
-    assert in_viewer.shape == from_cli.shape == (2, 360, 360)
-    np.testing.assert_allclose(in_viewer, from_cli, atol=1e-5)
+    in_viewer = np.asarray(viewer.layers["nuclei nucleus probability"].data)
+    assert from_cli.shape == (2, 360, 360) and in_viewer.shape == (360, 360)
+    np.testing.assert_allclose(in_viewer, from_cli[1], atol=1e-5)
     # the Predict widget's "model file" opens the same package
-    viewer.layers.remove("nuclei probabilities")
+    viewer.layers.remove("nuclei nucleus probability")
     predict.model_combo.setCurrentText("model file")
     predict.model_file.setText(str(package))
     predict.start()
     wait_idle(qtbot, predict)
-    np.testing.assert_allclose(viewer.layers["nuclei probabilities"].data, from_cli, atol=1e-5)
+    np.testing.assert_allclose(viewer.layers["nuclei nucleus probability"].data, from_cli[1],
+                               atol=1e-5)

@@ -53,16 +53,17 @@ def test_train_stop_continue_then_predict_whole_image(em_viewer, qtbot, stall_me
     qtbot.waitUntil(lambda: predict.worker is None, timeout=60_000)
     assert stall_meter.stop() < 1.0, "the GUI froze while predicting"
     wait_idle(qtbot, predict)
-    probs = viewer.layers["EM membranes probabilities"]
+    probs = viewer.layers["EM membranes membrane probability"]  # one layer per structure
     classes = viewer.layers["EM membranes classes"]
     unsure = viewer.layers["EM membranes uncertainty"]
-    assert probs.data.shape == (2, 512, 512) and probs.data.dtype == np.float32
-    np.testing.assert_allclose(probs.data.sum(0), 1.0, atol=1e-4)
+    assert "EM membranes background probability" not in viewer.layers
+    assert probs.data.shape == (512, 512) and probs.data.dtype == np.float32
+    assert 0 <= probs.data.min() <= probs.data.max() <= 1
     assert classes.data.shape == (512, 512) and classes.data.dtype == np.uint8
     assert set(np.unique(classes.data)) <= {1, 2}
     assert unsure.data.shape == (512, 512) and 0 <= unsure.data.min() <= unsure.data.max() <= 1
     np.testing.assert_allclose(classes.scale, image.scale)
-    np.testing.assert_allclose(probs.scale[1:], image.scale)
+    np.testing.assert_allclose(probs.scale, image.scale)
 
     # predicting again updates the layers instead of adding new ones
     n_layers = len(viewer.layers)
@@ -200,4 +201,5 @@ def test_instance_model_from_a_mask_gives_objects(make_napari_viewer, qtbot):
     wait_idle(qtbot, predict)
     objects = viewer.layers["Fluorescence nuclei instances"]
     assert objects.data.shape == (360, 360) and objects.data.dtype == np.int32
-    assert viewer.layers["Fluorescence nuclei probabilities"].data.shape == (3, 360, 360)
+    for c in model.meta["class_names"][1:]:  # classes 2..K, one layer each
+        assert viewer.layers[f"Fluorescence nuclei {c} probability"].data.shape == (360, 360)

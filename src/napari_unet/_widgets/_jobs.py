@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import re
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error
 
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+_AXES_FLAG = re.compile(r"give them explicitly \(e\.g\. --axes (\w+) or (\w+)\)")
+_FLAG = re.compile(r"--([a-z][a-z-]*)")
+_PAIR = re.compile(r"\bpair (\d+)\b")
 
-def explain(err: BaseException) -> str:
-    """A message for people: bad-input errors say what to fix; anything else names its type."""
+
+def _pair_words(index: int, pairs: Sequence[tuple[str, str]] | None) -> str:
+    nth = ORDINALS[index] if index < len(ORDINALS) else f"number {index + 1}"
+    if pairs is not None and index < len(pairs):
+        image, target = pairs[index]
+        return f"the {nth} pair (image {image!r}, paint {target!r})"
+    return f"the {nth} pair"
+
+
+def gui_words(text: str, *, pairs: Sequence[tuple[str, str]] | None = None) -> str:
+    """A core message in the widgets' words: no command-line flags, no "pair 0".
+
+    ``pairs`` (the (image, paint) layer names of a training run) lets "pair 0" name its
+    layers.
+    """
+    text = _AXES_FLAG.sub(
+        r"say which axes it has: open it with the Load widget and type them in its Axes "
+        r"field (e.g. \1 or \2)", text)
+    text = _FLAG.sub(lambda m: f"the {m.group(1).replace('-', ' ')} setting", text)
+    text = _PAIR.sub(lambda m: _pair_words(int(m.group(1)), pairs), text)
+    return text
+
+
+def explain(err: BaseException, *, pairs: Sequence[tuple[str, str]] | None = None) -> str:
+    """A message for people: bad-input errors say what to fix; anything else names its type.
+
+    Core messages are put in the widgets' words (see :func:`gui_words`).
+    """
     if isinstance(err, ValueError | TypeError | FileNotFoundError):
-        return str(err)
+        return gui_words(str(err), pairs=pairs)
     return f"{type(err).__name__}: {err}"
 
 

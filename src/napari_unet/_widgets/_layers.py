@@ -56,7 +56,8 @@ def get_layer(viewer: napari.viewer.Viewer, name: str, kind: str):
         When there is no such layer (e.g. it was removed), with what to do about it.
     """
     if not name:
-        raise ValueError(f"no {kind} layer chosen: open or pick an {kind} layer first")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise ValueError(f"no {kind} layer chosen: open or pick {article} {kind} layer first")
     for layer in viewer.layers:
         if layer.name == name and layer._type_string == kind:
             return layer

@@ -20,7 +20,7 @@ class TrainingPlot(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(170)
+        self.setMinimumHeight(120)
         self.setLabel("bottom", "step")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.addLegend(offset=(-5, 5), labelTextSize="8pt")

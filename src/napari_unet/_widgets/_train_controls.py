@@ -14,6 +14,8 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from napari_unet._widgets._base import DockWidget, path_row
@@ -49,6 +51,9 @@ class TrainControls(DockWidget):
         self.pair_list = QListWidget()
         self.pair_list.setMaximumHeight(70)
         self.pair_list.setToolTip("Pairs to train on; empty: the pair chosen above")
+        self.pair_list.setVisible(False)  # shown once it holds a pair: no empty box
+        for signal in (self.pair_list.model().rowsInserted, self.pair_list.model().rowsRemoved):
+            signal.connect(lambda *_: self.pair_list.setVisible(self.pair_list.count() > 0))
         form.addRow(self.pair_list)
         self.add_pair_button.clicked.connect(self._add_pair)
         self.remove_pair_button.clicked.connect(self._remove_pair)
@@ -79,7 +84,12 @@ class TrainControls(DockWidget):
         self.advanced = QGroupBox("Advanced")
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
-        form = QFormLayout(self.advanced)
+        self.advanced_body = QWidget()  # collapsed (hidden) while Advanced is unticked
+        QVBoxLayout(self.advanced).addWidget(self.advanced_body)
+        self.advanced.layout().setContentsMargins(0, 0, 0, 0)
+        self.advanced_body.setVisible(False)
+        self.advanced.toggled.connect(self.advanced_body.setVisible)
+        form = QFormLayout(self.advanced_body)
         self.depth_spin = QSpinBox(minimum=1, maximum=6)
         self.width_spin = QSpinBox(minimum=2, maximum=128)
         self.patch_spin = QSpinBox(minimum=16, maximum=1024, singleStep=16)
@@ -117,17 +127,27 @@ class TrainControls(DockWidget):
         self.train_button.clicked.connect(lambda: self.start(resume=False))
         self.continue_button.clicked.connect(lambda: self.start(resume=True))
         self.stop_button.clicked.connect(self.stop)
-        self.body.addLayout(buttons)
+        self.train_button.setToolTip("Train (Shift+T)")
+        self.stop_button.setToolTip("Stop after this step, keeping the model (Shift+S)")
+        # what must stay in sight on a short screen sits below the scrolling settings
         self.preview_combo = QComboBox()
         self.preview_combo.addItems(["live preview on", "live preview off"])
-        self.body.addWidget(self.preview_combo)
         self.progress = QProgressBar()
+        self.progress.setMaximumHeight(16)
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
-        self.body.addWidget(self.progress)
-        self.body.addWidget(self.status)
         self.plot = TrainingPlot()
-        self.body.addWidget(self.plot)
+        self.curve_box = QGroupBox("Training curve")
+        self.curve_box.setCheckable(True)
+        self.curve_box.setChecked(True)
+        QVBoxLayout(self.curve_box).addWidget(self.plot)
+        self.curve_box.layout().setContentsMargins(2, 2, 2, 2)
+        self.curve_box.toggled.connect(self.plot.setVisible)
+        self.footer.addLayout(buttons)
+        self.footer.addWidget(self.preview_combo)
+        self.footer.addWidget(self.progress)
+        self.footer.addWidget(self.status)
+        self.footer.addWidget(self.curve_box)
 
     def _apply_preset(self, name: str) -> None:
         depth, width, patch, seconds = PRESETS[name]

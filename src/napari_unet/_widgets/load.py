@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_unet._widgets._base import DockWidget
+from napari_unet._widgets._jobs import explain
 from napari_unet._widgets._layers import class_colormap, get_layer, layer_names, refill_combo
 from napari_unet.core.axes import check_axes
 from napari_unet.core.io import classes_dtype, expand_inputs, read_image
@@ -55,7 +56,7 @@ def stack_arrays(arrays: list[Any]) -> Any:
     if len(shapes) > 1:
         raise ValueError(
             f"cannot stack images of different shapes {sorted(shapes)}; "
-            "untick 'one stack' to open them as separate layers"
+            "untick 'several files as one stack' to open them as separate layers"
         )
     if all(isinstance(a, np.ndarray) for a in arrays):
         return np.stack(arrays)
@@ -161,7 +162,7 @@ class LoadWidget(DockWidget):
     def _report(self, err: Exception) -> None:
         from napari.utils.notifications import show_error
 
-        show_error(str(err))
+        show_error(explain(err))
 
     def open(self) -> list:
         """Open the chosen files as image layers; returns the new layers."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
@@ -16,11 +17,11 @@ from qtpy.QtWidgets import (
 )
 
 from napari_unet._widgets._base import DockWidget, path_row
-from napari_unet._widgets._jobs import start_job
+from napari_unet._widgets._jobs import explain, start_job
 from napari_unet._widgets._state import state_for
 from napari_unet.core.devices import describe_device
 from napari_unet.core.export.loading import load_any_model
-from napari_unet.core.modelfile import SUFFIX, describe_card, make_card, save_model
+from napari_unet.core.modelfile import SUFFIX, make_card, save_model
 
 if TYPE_CHECKING:
     import napari
@@ -38,26 +39,69 @@ def _call(fn: Callable[[], Any]):
     yield  # pragma: no cover - makes this a generator function
 
 
-def card_text(model) -> str:
-    """The model card of an in-memory model, for people."""
+def _join(items: dict, fmt: str = "{:.2f}") -> str:
+    return ", ".join(f"{k} {'–' if v is None else fmt.format(v)}" for k, v in items.items())
+
+
+def card_rows(model) -> list[tuple[str, str]]:
+    """The model card of an in-memory model as (what, value) rows, in words for people."""
     meta = model.meta
     training = meta.get("training") or {}
-    card = make_card(
-        model,
-        train_config=training.get("config"),
-        training_data=meta.get("training_data") or training.get("data"),
-        validation=meta.get("validation"),
-    )
-    lines = describe_card(card).splitlines()
+    card = make_card(model, train_config=training.get("config"),
+                     training_data=meta.get("training_data") or training.get("data"),
+                     validation=meta.get("validation"))
+    arch, sizes = card.get("architecture") or {}, card.get("sizes") or {}
+    n_in, n_out = arch.get("in_channels", model.in_channels), model.out_channels
+    names = card.get("class_names") or []
+    rows = [("name", str(card.get("name"))), ("task", str(card.get("task")))]
+    if names:
+        rows.append(("classes", ", ".join(f"{v} {n}" for v, n in zip(card["classes"], names))))
+    rows += [
+        ("axes", str(card.get("axes") or "not recorded")),
+        ("network", f"{model.dims}D U-Net, depth {arch.get('depth')}, "
+                    f"{arch.get('base_channels')} base channels, {n_in} input channel"
+                    f"{'s' if n_in != 1 else ''} → {n_out} output{'s' if n_out != 1 else ''}"),
+        ("parameters", f"{sum(p.numel() for p in model.parameters()):,}"),
+    ]
+    norm = card.get("normalization") or {}
+    if norm.get("mode") == "percentile":
+        rows.append(("normalisation", f"per image, percentiles {norm.get('low'):g} to "
+                                      f"{norm.get('high'):g} → 0 to 1"))
+    elif norm:
+        rows.append(("normalisation", str(norm.get("mode"))))
+    if sizes.get("halo") is not None:
+        rows.append(("tiles", f"halo {' × '.join(map(str, sizes['halo']))} pixels, receptive "
+                              f"field {' × '.join(map(str, sizes.get('receptive_field', [])))}"))
     if training:
         steps = training.get("steps_total", training.get("steps"))
         seconds = training.get("seconds")
-        lines.append(
-            f"training: {steps} steps"
-            + (f" in {seconds:.0f} s" if isinstance(seconds, int | float) else "")
-            + f", on {training.get('device') or describe_device('auto')}"
-        )
-    return "\n".join(lines)
+        rows.append(("training", f"{steps} steps"
+                     + (f" in {seconds:.0f} s" if isinstance(seconds, int | float) else "")
+                     + f", on {training.get('device') or describe_device('auto')}"))
+        pixels = training.get("labelled_pixels")
+        if isinstance(pixels, dict) and pixels:
+            rows.append(("painted pixels", _join(pixels, "{:,}")))
+    validation = meta.get("validation") or {}
+    if validation.get("iou"):
+        rows.append(("held-out IoU", _join(validation["iou"])))
+    if validation.get("loss") is not None:
+        rows.append(("held-out loss", f"{validation['loss']:.3f}"))
+    date = (getattr(model, "card", None) or {}).get("provenance", {}).get("date")
+    if date:
+        rows.append(("saved", str(date)))
+    return rows
+
+
+def card_text(model) -> str:
+    """The model card of an in-memory model, for people (one "what: value" line a row)."""
+    return "\n".join(f"{what}: {value}" for what, value in card_rows(model))
+
+
+def card_html(rows: list[tuple[str, str]]) -> str:
+    """A two-column HTML table of card rows."""
+    cells = "".join(f"<tr><td><b>{escape(what)}</b></td><td>{escape(value)}</td></tr>"
+                    for what, value in rows)
+    return f"<table cellspacing='0' cellpadding='2'>{cells}</table>"
 
 
 class ModelWidget(DockWidget):
@@ -91,7 +135,7 @@ class ModelWidget(DockWidget):
         self.status.setWordWrap(True)
         self.body.addWidget(self.status)
         self.card = QTextBrowser()
-        self.card.setMinimumHeight(180)
+        self.card.setMinimumHeight(120)
         self.body.addWidget(self.card)
         self.save_button.clicked.connect(self.save)
         self.load_button.clicked.connect(self.load)
@@ -114,10 +158,10 @@ class ModelWidget(DockWidget):
 
     def _show_card(self, *_) -> None:
         model = self.state.model
-        self.card.setPlainText(
-            "no model yet: train one with Train, or load a file" if model is None
-            else f"source: {self.state.source}\n{card_text(model)}"
-        )
+        if model is None:
+            self.card.setPlainText("no model yet: train one with Train, or load a file")
+            return
+        self.card.setHtml(card_html([("source", self.state.source), *card_rows(model)]))
 
     def _run(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
         if self.worker is not None:
@@ -125,7 +169,7 @@ class ModelWidget(DockWidget):
         self.status.setText(f"{what}…")
         self.worker = start_job(
             _call(fn), on_return=done,
-            on_error=lambda err: self.status.setText(f"{what} failed: {err}"),
+            on_error=lambda err: self.status.setText(f"{what} failed: {explain(err)}"),
             on_finish=self._finished,
         )
 
@@ -143,8 +187,8 @@ class ModelWidget(DockWidget):
         except (ValueError, FileNotFoundError) as err:
             from napari.utils.notifications import show_error
 
-            show_error(str(err))
-            self.status.setText(str(err))
+            show_error(explain(err))
+            self.status.setText(explain(err))
 
     def save(self) -> None:
         """Save the current model (weights and card) to the path, atomically."""

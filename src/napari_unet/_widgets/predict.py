@@ -20,9 +20,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_unet._widgets._base import DockWidget, path_row
-from napari_unet._widgets._jobs import start_job
+from napari_unet._widgets._jobs import explain, start_job
 from napari_unet._widgets._layers import (
-    class_colormap,
     copy_data,
     current_indices,
     get_layer,
@@ -31,6 +30,7 @@ from napari_unet._widgets._layers import (
     refill_combo,
 )
 from napari_unet._widgets._predict_job import OUTPUTS, is_lazy, prediction_job
+from napari_unet._widgets._results import is_result, result_specs
 from napari_unet._widgets._state import state_for
 from napari_unet._widgets.model import MODEL_FILTERS
 from napari_unet.core.io import guess_axes
@@ -58,6 +58,7 @@ class PredictWidget(DockWidget):
         self._pending: list = []
         self._file_model = None
         self._file_model_path = ""
+        self._returned = self._placing = False
         form = QFormLayout()
         self.model_combo = QComboBox()
         self.model_combo.addItems(["current model", "model file"])
@@ -92,13 +93,15 @@ class PredictWidget(DockWidget):
         self.cancel_button = QPushButton("Cancel")
         buttons.addWidget(self.predict_button)
         buttons.addWidget(self.cancel_button)
-        self.body.addLayout(buttons)
+        self.predict_button.setToolTip("Predict (Shift+R: predict the current view)")
+        self.footer.addLayout(buttons)
         self.progress = QProgressBar()
+        self.progress.setMaximumHeight(16)
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
-        self.body.addWidget(self.progress)
-        self.body.addWidget(self.status)
-        self.predict_button.clicked.connect(self.start)
+        self.footer.addWidget(self.progress)
+        self.footer.addWidget(self.status)
+        self.predict_button.clicked.connect(lambda: self.start())
         self.cancel_button.clicked.connect(self.cancel)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
@@ -106,6 +109,7 @@ class PredictWidget(DockWidget):
         self._refresh_layers()
         self._show_model()
         self._set_running(False)
+        self.bind_shortcuts({"Shift-R": self.predict_view})
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file or package", "", MODEL_FILTERS)
@@ -114,8 +118,9 @@ class PredictWidget(DockWidget):
             self.model_combo.setCurrentText("model file")
 
     def _refresh_layers(self, *_) -> None:
+        results = {layer.name for layer in self.viewer.layers if is_result(layer)}
         names = [n for n in layer_names(self.viewer, "image")
-                 if not n.endswith((" probabilities", " uncertainty", " preview"))]
+                 if n not in results and not n.endswith(" preview")]
         refill_combo(self.image_combo, names)
 
     def _show_model(self, *_) -> None:
@@ -149,13 +154,12 @@ class PredictWidget(DockWidget):
         return self._file_model
 
     # ---------------------------------------------------------------- run
-    def _region(self, layer, axes: str, dims: int) -> tuple[Any, tuple]:
+    def _region(self, layer, axes: str, dims: int, scope: str) -> tuple[Any, tuple]:
         """The data to predict (a copy, or the lazy array) and its index in the whole output.
 
         The index holds one integer per stack axis for the current slice, then slices of the
         visible region for the current view; it is empty for the whole stack.
         """
-        scope = self.scope_combo.currentText()
         data = layer.data
         n_stack = len(axes.replace("C", "")) - dims
         if scope == "whole stack" or (n_stack == 0 and scope == "current slice"):
@@ -178,15 +182,23 @@ class PredictWidget(DockWidget):
         view = tuple(slice(low, h) for low, h in zip(lo, hi))
         return np.asarray(data[lead + view]).copy(), lead + view
 
-    def start(self) -> None:
-        """Predict the chosen image with the chosen model in a worker thread."""
+    def predict_view(self) -> None:
+        """Predict the current view of the chosen image (the Shift+R shortcut)."""
+        self.start(scope="current view")
+
+    def start(self, scope: str | None = None) -> None:
+        """Predict the chosen image with the chosen model in a worker thread.
+
+        ``scope`` (one of :data:`SCOPES`) overrides the scope chosen in the widget.
+        """
         if self.busy:
             return
+        scope = scope or self.scope_combo.currentText()
         try:
             model = self._model()
             layer = get_layer(self.viewer, self.image_combo.currentText(), "image")
             axes = guess_axes(layer.data.shape, dims=model.dims, in_channels=model.in_channels)
-            region, index = self._region(layer, axes, model.dims)
+            region, index = self._region(layer, axes, model.dims, scope)
             stats = None
             if index:  # a part of the image: normalise with the whole image's statistics
                 stats = model.normalization.stats(layer.data, axes=axes)
@@ -197,12 +209,13 @@ class PredictWidget(DockWidget):
         except (ValueError, TypeError, FileNotFoundError) as err:
             from napari.utils.notifications import show_error
 
-            show_error(str(err))
-            self.status.setText(f"not started: {err}")
+            show_error(explain(err))
+            self.status.setText(f"not started: {explain(err)}")
             return
         data_axes = axes[:-1] if layer.rgb else axes
         spacing = tuple(s for s, a in zip(layer.scale, data_axes) if a in "ZYX" and a in sub_axes)
         self._job_info = (layer.name, axes, index, model)
+        self._returned = False
         self.progress.setValue(0)
         self.status.setText("predicting…")
         self.worker = start_job(
@@ -210,7 +223,7 @@ class PredictWidget(DockWidget):
                            tile_shape=self.tile_spin.value() or None, norm_stats=stats),
             on_yield=self._on_yield,
             on_return=self._on_return,
-            on_error=lambda err: self.status.setText(f"stopped by an error: {err}"),
+            on_error=lambda err: self.status.setText(f"stopped by an error: {explain(err)}"),
             on_finish=self._on_finish,
         )
         self.worker.aborted.connect(lambda: self.status.setText("cancelled"))
@@ -222,7 +235,13 @@ class PredictWidget(DockWidget):
             self.worker.quit()
             self.status.setText("cancelling…")
 
+    def dock_closed(self) -> None:
+        """The dock was closed: cancel a running prediction."""
+        self.cancel()
+
     def _on_yield(self, record) -> None:
+        if self._returned:  # a record queued behind the result: the "done" status stays
+            return
         self.progress.setMaximum(max(1, record.total))
         self.progress.setValue(record.step)
         if record.message:
@@ -231,7 +250,7 @@ class PredictWidget(DockWidget):
     @property
     def busy(self) -> bool:
         """Whether a prediction runs or its result layers are still being added."""
-        return self.worker is not None or bool(self._pending)
+        return self.worker is not None or bool(self._pending) or self._placing
 
     def _on_finish(self) -> None:
         self.worker = None
@@ -244,33 +263,19 @@ class PredictWidget(DockWidget):
     # ---------------------------------------------------------------- results
     def _on_return(self, results: dict) -> None:
         name, axes, index, model = self._job_info
+        self._returned = True
         self._placed: list[str] = []
+        self._updated: list[str] = []
         try:
             layer = get_layer(self.viewer, name, "image")
         except ValueError as err:
-            self.status.setText(f"finished, but {err}")
+            self.status.setText(f"finished, but {explain(err)}")
             return
-        names = model.meta.get("class_names") or []
         shape = tuple(s for s, a in zip(layer.data.shape, axes) if a != "C")
-        pending = []
-        for kind, data in results.items():
-            if kind == "probabilities":
-                k = data.shape[0]
-                regression = model.meta.get("task") == "regression"
-                pending.append((f"{name} probabilities", data, (k, *shape), "image", {
-                    "lead_axis": True, "colormap": "magma",
-                    "contrast_limits": None if regression else (0.0, 1.0),
-                    "metadata": {"napari_unet": {"class_names": names}}}))
-            elif kind == "uncertainty":
-                pending.append((f"{name} uncertainty", data, shape, "image", {
-                    "colormap": "inferno", "contrast_limits": (0.0, 1.0), "visible": False}))
-            elif kind == "classes":
-                pending.append((f"{name} classes", data, shape, "labels", {
-                    "colormap": class_colormap(model.out_channels, show_background=False),
-                    "opacity": 0.6}))
-            else:
-                pending.append((f"{name} {kind}", data, shape, "labels", {}))
-        self._pending = pending
+        sel = self.viewer.layers.selection
+        self._selection = list(sel)  # results never take it (the next stroke paints on)
+        self._pending = result_specs(name, results, model, shape)
+        self._placing = True
         self._place_next(layer, index)
 
     def _place_next(self, like, index) -> None:
@@ -280,32 +285,55 @@ class PredictWidget(DockWidget):
         visual); one per turn keeps the viewer answering between them.
         """
         if not self._pending:
+            self._placing = False
             self._set_running(self.worker is not None)
             self.progress.setValue(self.progress.maximum())
-            self.status.setText("done: " + ", ".join(self._placed))
+            text = "; ".join(f"{verb} " + ", ".join(names) for verb, names in
+                             (("updated", self._updated), ("added", self._placed)) if names)
+            self.status.setText(f"done: {text}")
             return
         layer_name, data, full_shape, kind, kwargs = self._pending.pop(0)
-        self._place(like, layer_name, data, full_shape, index, kind, **kwargs)
-        self._placed.append(layer_name)
+        try:
+            added = self._place(like, layer_name, data, full_shape, index, kind, **kwargs)
+        except (ValueError, TypeError, RuntimeError) as err:
+            self._pending, self._placing = [], False
+            self._set_running(self.worker is not None)
+            self.status.setText(f"finished, but {layer_name!r} could not be shown: "
+                                f"{explain(err)}")
+            return
+        finally:
+            self._keep_selection()
+        (self._placed if added else self._updated).append(layer_name)
         QTimer.singleShot(0, lambda: self._place_next(like, index))
 
-    def _place(self, like, name: str, data, full_shape, index, kind, *, lead_axis=False,
-               **kwargs) -> None:
-        """Put a whole result, or a region's result into a full-size layer, updating in place."""
+    def _keep_selection(self) -> None:
+        """Give the layer selection back to what it was before the results came."""
+        sel = self.viewer.layers.selection
+        chosen = [lyr for lyr in self._selection if lyr in self.viewer.layers]
+        if set(sel) != set(chosen):
+            sel.clear()
+            sel.update(chosen)
+
+    def _place(self, like, name: str, data, full_shape, index, kind, **kwargs) -> bool:
+        """Put a whole result, or a region's result into a full-size layer, updating a layer
+        of that name in place (no new layer, no camera change); True when it was added."""
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        scale, translate = tuple(like.scale), tuple(like.translate)
-        n = len(full_shape) - (1 if lead_axis else 0)
-        scale, translate = scale[-n:], translate[-n:]
+        n = len(full_shape)
+        scale, translate = tuple(like.scale)[-n:], tuple(like.translate)[-n:]
         units = tuple(like.units)[-n:]
-        if lead_axis:
-            scale, translate, units = (1.0, *scale), (0.0, *translate), (like.units[0], *units)
+        existing = next((lyr for lyr in self.viewer.layers
+                         if lyr.name == name and lyr._type_string == kind), None)
         if index:  # a region of a numpy image: write it into the full-size result layer
-            existing = [lyr for lyr in self.viewer.layers
-                        if lyr.name == name and tuple(lyr.data.shape) == tuple(full_shape)]
-            whole = existing[0].data if existing else np.zeros(full_shape, np.asarray(data).dtype)
-            whole[(slice(None), *index) if lead_axis else index] = np.asarray(data)
+            old = existing.data if existing is not None else None
+            same = isinstance(old, np.ndarray) and tuple(old.shape) == tuple(full_shape)
+            whole = old if same else np.zeros(full_shape, np.asarray(data).dtype)
+            whole[index] = np.asarray(data)
             data = whole
-        put_layer(self.viewer, name, data, kind, scale=scale, translate=translate, units=units,
-                  **kwargs)
-        layer = next(lyr for lyr in self.viewer.layers if lyr.name == name)
-        layer.refresh()
+        layer = put_layer(self.viewer, name, data, kind, scale=scale, translate=translate,
+                          units=units, **kwargs)
+        if existing is not None:  # replaced: show it (when shown by default) and redraw
+            if kwargs.get("visible", True):
+                layer.visible = True
+            layer.refresh()
+        return existing is None
+

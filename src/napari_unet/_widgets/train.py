@@ -13,7 +13,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet._widgets._jobs import start_job
+from napari_unet._widgets._jobs import explain, start_job
 from napari_unet._widgets._layers import (
     copy_data,
     get_layer,
@@ -50,6 +50,7 @@ def _import_lazy_torch_modules() -> None:
     the GUI runs it stalled the main thread for up to a second (measured), so it is done here,
     once, when the widget docks.
     """
+    import sklearn.ensemble  # noqa: F401  (the first answer's classifier: ~1 s to import)
     import torch._dynamo  # noqa: F401
 
 
@@ -95,6 +96,7 @@ class TrainWidget(LivePreview, TrainControls):
         self._preview_timer.setInterval(PREVIEW_EVERY_MS)
         self._preview_timer.timeout.connect(self._request_preview)
         self._set_running(False)
+        self.bind_shortcuts({"Shift-T": lambda: self.start(resume=False), "Shift-S": self.stop})
 
     # ---------------------------------------------------------------- layers
     def _refresh_layers(self, *_) -> None:
@@ -209,8 +211,9 @@ class TrainWidget(LivePreview, TrainControls):
         except (ValueError, TypeError, FileNotFoundError) as err:
             from napari.utils.notifications import show_error
 
-            show_error(str(err))
-            self.status.setText(f"not started: {err}")
+            text = explain(err, pairs=self.pair_names())
+            show_error(text)
+            self.status.setText(f"not started: {text}")
             return
         if trainer is not None:  # strokes painted while stopped count from the first step
             for index, (_, target) in enumerate(pairs):
@@ -237,7 +240,8 @@ class TrainWidget(LivePreview, TrainControls):
                          previews=self._previews, trainer=trainer, **budget),
             on_yield=self._on_yield,
             on_return=self._on_return,
-            on_error=lambda err: self.status.setText(f"stopped by an error: {err}"),
+            on_error=lambda err: self.status.setText(
+                f"stopped by an error: {explain(err, pairs=names)}"),
             on_finish=self._on_finish,
         )
         self._set_running(True)
@@ -278,6 +282,10 @@ class TrainWidget(LivePreview, TrainControls):
         if self._stop is not None:
             self._stop.set()
             self.status.setText("stopping after this step…")
+
+    def dock_closed(self) -> None:
+        """The dock was closed: training stops after this step (the model so far is kept)."""
+        self.stop()
 
     def _on_yield(self, record) -> None:
         if isinstance(record, PreviewResult):

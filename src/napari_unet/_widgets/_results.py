@@ -1,0 +1,80 @@
+"""The Predict widget's result layers: what each is called, holds and looks like."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet._widgets._layers import class_colormap
+
+
+def is_result(layer) -> bool:
+    """Whether ``layer`` is a result of the Predict widget (not an image to predict)."""
+    meta = getattr(layer, "metadata", None) or {}
+    return bool(meta.get("napari_unet", {}).get("result")) or layer.name.endswith(
+        (" probabilities", " uncertainty"))
+
+
+def probability_channels(model) -> list[tuple[int, str]]:
+    """(channel, layer name suffix) of the probability layers: one per structure class.
+
+    Classes 2..K for a K-class model (for a 2-class model just the foreground; class 1 is
+    the background); each output channel of a regression model.
+    """
+    k = model.out_channels
+    if model.meta.get("task") == "regression":
+        return [(c, "output" if k == 1 else f"output {c + 1}") for c in range(k)]
+    names = model.meta.get("class_names") or []
+    return [(c, f"{names[c] if c < len(names) else f'class {c + 1}'} probability")
+            for c in (range(1, k) if k >= 2 else range(k))]
+
+
+def _channel(data, c: int):
+    """Channel ``c`` of a (K, ...) result: a numpy view, or a lazy dask slice of zarr/dask."""
+    if isinstance(data, np.ndarray):
+        return data[c]
+    import dask.array as da
+
+    return (data if isinstance(data, da.Array) else da.from_zarr(data))[c]
+
+
+def _class_colormap(color: str):
+    """Black to the class colour: adds the class's colour over the image (additive)."""
+    from napari.utils.colormaps import Colormap
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    rgba = transform_color(color)[0]
+    return Colormap([[0.0, 0.0, 0.0, 1.0], rgba], name=f"napari-unet {color}")
+
+
+def result_specs(name: str, results: dict, model, shape: tuple) -> list:
+    """(layer name, data, full shape, kind, layer keywords) of each result layer.
+
+    Probabilities come as one Image layer per structure class, with no class axis (no extra
+    slider), blended additively in the class colour; hidden when the classes are shown too.
+    """
+    k = model.out_channels
+    colors = class_colormap(max(k, 2))
+    regression = model.meta.get("task") == "regression"
+    specs = []
+    for kind, data in results.items():
+        meta = {"napari_unet": {"result": kind}}
+        if kind == "probabilities":
+            for c, suffix in probability_channels(model):
+                look = {"colormap": "magma"} if regression else {
+                    "colormap": _class_colormap(colors.get(c + 1, "#ffffff")),
+                    "contrast_limits": (0.0, 1.0)}
+                specs.append((f"{name} {suffix}", _channel(data, c), shape, "image", {
+                    **look, "blending": "additive", "visible": "classes" not in results,
+                    "metadata": {"napari_unet": {"result": kind, "channel": c,
+                                                 "class_value": c + 1}}}))
+        elif kind == "uncertainty":
+            specs.append((f"{name} uncertainty", data, shape, "image", {
+                "colormap": "inferno", "contrast_limits": (0.0, 1.0), "visible": False,
+                "blending": "additive", "metadata": meta}))
+        elif kind == "classes":
+            specs.append((f"{name} classes", data, shape, "labels", {
+                "colormap": class_colormap(k, show_background=False), "opacity": 0.6,
+                "metadata": meta}))
+        else:
+            specs.append((f"{name} {kind}", data, shape, "labels", {"metadata": meta}))
+    return specs
