@@ -3,8 +3,11 @@
 Runs the same core as the napari widgets (same training, tiling and normalisation), so a
 model trained in the viewer predicts the same from here. Progress bars go to stderr
 (``--quiet`` silences them), results to files (``evaluate`` and ``info --json`` print JSON on
-stdout). Exit status: 0 on success, 2 on bad input (a one-line message naming the problem),
-1 on an internal error, 130 when interrupted.
+stdout). Exit status: 0 on success, 2 on bad input or a failing environment (a one-line
+message naming the problem: a bad file, an unwritable or full disk), 1 on an internal error,
+130 when interrupted. ``train`` stops after the current step and saves on the first Ctrl-C
+(exit 0) or SIGTERM (exit 143, as from a SLURM time limit or ``timeout``); a second one
+aborts training, never a save that has begun.
 """
 
 from __future__ import annotations
@@ -128,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or bool(os.environ.get("NAPARI_UNET_DEBUG"))
     try:
         module = importlib.import_module(f"napari_unet.cli._{args.command}")
-        module.run(args)
+        status = module.run(args)
     except KeyboardInterrupt:
         print("napari-unet: interrupted", file=sys.stderr)
         return 130
@@ -136,8 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError,
-            IsADirectoryError) as err:
+    except (ValueError, TypeError, OSError) as err:
         if debug:
             traceback.print_exc()
         text = " ".join(str(err).split()) or type(err).__name__
@@ -150,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"napari-unet {args.command}: internal error: {type(err).__name__}: {text} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,13 +48,19 @@ def sample_tensor(model: Any, image: Any, *, source: str) -> np.ndarray:
 def run(args: argparse.Namespace) -> None:
     """Export a model file to another format."""
     from napari_unet.core import export
+    from napari_unet.core.outputs import same_path, staged
 
-    model = export.load_any_model(args.model)
     out = Path(args.out)
-    if args.format == "torchscript":
-        export.export_torchscript(model, out)
-    elif args.format == "onnx":
-        export.export_onnx(model, out)
+    if same_path(out, args.model):
+        raise BadInput(f"--out {str(out)!r} is the model being exported; expected a new name")
+    if args.format != "bioimageio" and out.is_dir():
+        raise BadInput(f"--out {str(out)!r}: expected a file name, found a folder")
+    model = export.load_any_model(args.model)
+    if args.format != "bioimageio":
+        writer = export.export_torchscript if args.format == "torchscript" else \
+            export.export_onnx
+        with staged(out) as tmp:  # moved into place only when complete
+            writer(model, tmp)
     else:
         sample = None
         if args.sample:

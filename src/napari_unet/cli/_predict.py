@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import shutil
+import contextlib
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ def _instances(probabilities: Any, axes: str, target: Path, *, spacing: Any, qui
 
     Zarr targets are filled by the core (block by block for lazy instance-model
     probabilities of one frame, so memory stays bounded); tif targets are written at the end.
+    ``target`` is a staged (temporary) path, moved into place by the caller.
     """
     from napari_unet.core.io import write_result
     from napari_unet.core.objects.frames import objects_per_frame
@@ -78,22 +80,19 @@ def _instances(probabilities: Any, axes: str, target: Path, *, spacing: Any, qui
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
-         out_dir: Path) -> list[Path]:
+         plan: dict[str, Path], stack: contextlib.ExitStack) -> list[Path]:
+    """Predict one input. Every result is written to a temporary sibling of its path in
+    ``plan``; they are moved into place when ``stack`` closes without an error."""
     from napari_unet.core.axes import parse_axes
-    from napari_unet.core.io import (
-        classes_dtype,
-        create_zarr,
-        output_path,
-        read_image,
-        write_result,
-    )
+    from napari_unet.core.io import classes_dtype, create_zarr, read_image, write_result
+    from napari_unet.core.outputs import staged
     from napari_unet.core.prediction.predict import predict
 
     image = read_image(path, lazy=path.is_file() and path.stat().st_size > LAZY_BYTES)
     axes = choose_axes(tuple(image.shape), given=args.axes, model_axes=model.meta.get("axes"),
                        dims=model.dims, in_channels=model.in_channels,
                        source=f"input {str(path)!r}")
-    plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
+    axes_plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
     spacing = _spacing(args.spacing, axes, f"input {str(path)!r}")
     need = tuple(k for k in ("probabilities", "classes")
                  if k in kinds or (k == "probabilities" and "instances" in kinds))
@@ -101,60 +100,51 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     if tile is not None and len(tile) == 1:
         tile = tile * model.dims
     fmt = args.format
-    written: list[Path] = []
+    # a temporary path for every result, requested or only a step towards instances
+    tmp = {k: stack.enter_context(staged(plan[k])) for k in kinds}
+    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(
+        prefix=".napari-unet-", dir=plan[kinds[0]].parent)))
+    stores = {k: tmp[k] if k in kinds and fmt == "zarr" else scratch / f"{k}.zarr"
+              for k in need}
     if args.scheduler:
         from napari_unet.core.prediction.distributed import predict_distributed
 
-        stores = {k: output_path(out_dir, path, k, "zarr") for k in need}
         gen = predict_distributed(model, image, axes=axes, outputs=stores,
                                   scheduler=args.scheduler, tile_shape=tile, device=args.device)
         results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
         if fmt == "tif":
-            converted = {}
-            for kind, z in results.items():
+            results = {kind: z[...] for kind, z in results.items()}
+            for kind in need:
                 if kind in kinds:
-                    written.append(write_result(output_path(out_dir, path, kind, "tif"), z[...]))
-                converted[kind] = z[...]
-                shutil.rmtree(stores[kind], ignore_errors=True)
-            results = converted
-        else:
-            written += [stores[k] for k in need if k in kinds]
+                    write_result(tmp[kind], results[kind])
     else:
         out = None
         if fmt == "zarr":
             k = model.out_channels
             out = {}
             for kind in need:
-                shape = (k, *plan.out_shape) if kind == "probabilities" else plan.out_shape
-                dtype = np.float32 if kind == "probabilities" else (
-                    classes_dtype(k))
-                out[kind] = create_zarr(output_path(out_dir, path, kind, "zarr"), shape=shape,
-                                        dtype=dtype)
+                shape = (k, *axes_plan.out_shape) if kind == "probabilities" else \
+                    axes_plan.out_shape
+                dtype = np.float32 if kind == "probabilities" else classes_dtype(k)
+                out[kind] = create_zarr(stores[kind], shape=shape, dtype=dtype)
         gen = predict(model, image, axes=axes, tile_shape=tile, batch_size=args.batch_size,
                       device=args.device, output=need, out=out)
         results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
         for kind in need:
-            target = output_path(out_dir, path, kind, fmt)
-            if kind not in kinds:
-                continue
-            if fmt == "tif":
-                axes_out = ("K" if kind == "probabilities" else "") + plan.out_axes
-                write_result(target, results[kind], axes=axes_out)
-            written.append(target)
+            if kind in kinds and fmt == "tif":
+                axes_out = ("K" if kind == "probabilities" else "") + axes_plan.out_axes
+                write_result(tmp[kind], results[kind], axes=axes_out)
     if "instances" in kinds:
-        written.append(_instances(results["probabilities"], plan.out_axes,
-                                  output_path(out_dir, path, "instances", fmt), spacing=spacing,
-                                  quiet=args.quiet, meta=model.meta))
-    for kind in need:  # stores written only as a step towards another output
-        if kind not in kinds and (fmt == "zarr" or args.scheduler):
-            shutil.rmtree(output_path(out_dir, path, kind, "zarr"), ignore_errors=True)
-    return written
+        _instances(results["probabilities"], axes_plan.out_axes, tmp["instances"],
+                   spacing=spacing, quiet=args.quiet, meta=model.meta)
+    return [plan[k] for k in kinds]
 
 
 def run(args: argparse.Namespace) -> None:
     """Predict every input with the model and write the outputs."""
     from napari_unet.core.export.loading import load_any_model
     from napari_unet.core.io import expand_inputs
+    from napari_unet.core.outputs import check_replaceable_folder, plan_predictions
 
     model = load_any_model(args.model)
     task = model.meta.get("task", "semantic")
@@ -164,8 +154,14 @@ def run(args: argparse.Namespace) -> None:
     inputs = expand_inputs(args.inputs, what="input")
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"--out {str(out_dir)!r} is a file; expected a folder")
+        raise BadInput(f"--out {str(out_dir)!r}: expected a folder, found a file")
+    plans = plan_predictions(inputs, kinds, out_dir, args.format)  # before any work
+    for plan in plans:
+        for target in plan.values():
+            if target.is_dir():
+                check_replaceable_folder(target, what="output")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in inputs:
-        written = _one(args, model, path, kinds, out_dir)
+    for path, plan in zip(inputs, plans):
+        with contextlib.ExitStack() as stack:
+            written = _one(args, model, path, kinds, plan, stack)
         say(f"{path.name}: wrote {', '.join(p.name for p in written)}", quiet=args.quiet)

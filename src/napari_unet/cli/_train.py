@@ -47,46 +47,97 @@ def _config(args: argparse.Namespace, base: dict | None):
         raise BadInput(f"--config: {err}") from err
 
 
+class _Signals:
+    """What the first Ctrl-C or SIGTERM asked for, and whether saving has begun."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.saving = False
+        self.signum: int | None = None
+
+
 @contextlib.contextmanager
-def _first_interrupt_stops(stop: threading.Event, *, quiet: bool) -> Iterator[None]:
-    """The first Ctrl-C ends training after the current step (the model is saved); a second
-    one aborts."""
+def _first_signal_stops(state: _Signals, *, quiet: bool) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM ends training after the current step (the model is
+    saved); a second one aborts training, but never a save that has begun."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        if state.saving:
+            say("\nsaving the model; please wait", quiet=quiet)
+            return
+        if state.stop.is_set():
             raise KeyboardInterrupt
-        stop.set()
-        say("\nstopping after this step and saving (Ctrl-C again to abort)", quiet=quiet)
+        state.stop.set()
+        state.signum = signum
+        word = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        say(f"\nstopping after this step and saving ({word} again to abort)", quiet=quiet)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Train a model and save it."""
-    from napari_unet.core.export.loading import load_any_model
-    from napari_unet.core.io import expand_inputs, read_image
-    from napari_unet.core.modelfile import save_model
-    from napari_unet.core.training.train import train
+def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """(image, labels) files: paired by name when a folder is given, else in order."""
+    from napari_unet.core.io import expand_inputs
+    from napari_unet.core.pairing import pair_by_name
 
     images = expand_inputs(args.images, what="image")
     labels = expand_inputs(args.labels, what="labels")
+    if any(Path(p).is_dir() and Path(p) not in images for p in [*args.images, *args.labels]):
+        return pair_by_name(images, labels)
     if len(images) != len(labels):
-        raise BadInput(f"{len(images)} image(s) but {len(labels)} label file(s); labels pair "
-                       f"with images in order, one each")
+        raise BadInput(f"{len(images)} image(s) but {len(labels)} label file(s): expected "
+                       f"one label file per image, given in the same order")
+    return list(zip(images, labels))
+
+
+def _save(net: Any, out: Path, **card: Any) -> Path:
+    """Save the model at ``out``; if that fails, at a stated fallback path (then raise)."""
+    from napari_unet.core.modelfile import save_model
+    from napari_unet.core.outputs import fallback_model_path
+
+    try:
+        return save_model(net, out, **card)
+    except OSError as err:
+        rescue = fallback_model_path(out)
+        try:
+            save_model(net, rescue, **card)
+        except OSError as again:
+            raise OSError(f"--out {str(out)!r}: could not save the model ({err}), nor at "
+                          f"{str(rescue)!r} ({again}); the trained model is lost") from err
+        raise BadInput(f"--out {str(out)!r}: expected a writable place, found: {err}; the "
+                       f"model was saved to {str(rescue)!r} instead") from err
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train a model and save it; 143 when a SIGTERM stopped training (the model is saved)."""
+    from napari_unet.core.export.loading import load_any_model
+    from napari_unet.core.io import read_image
+    from napari_unet.core.outputs import check_model_out
+    from napari_unet.core.pairing import check_painting
+    from napari_unet.core.training.train import train
+
+    files = _pairs(args)
+    images = [i for i, _ in files]
+    labels = [lab for _, lab in files]
+    out = check_model_out(args.out, inputs=[*images, *labels])  # before any work
     model = None
     base = None
     if args.from_model:
         model = load_any_model(args.from_model)
         base = dict((getattr(model, "card", None) or {}).get("train_config") or {})
     config = _config(args, base)
-    pairs = [(lazy(read_image(i)), lazy(read_image(lab))) for i, lab in zip(images, labels)]
+    pairs = [(lazy(read_image(i)), lazy(read_image(lab))) for i, lab in files]
+    for (img, lab), path in zip(pairs, labels):
+        check_painting(lab, image=img, task=config.task, n_classes=config.n_classes,
+                       source=f"labels {str(path)!r}")
     first = pairs[0][0]
     axes = choose_axes(tuple(first.shape), given=args.axes,
                        model_axes=config.axes if (args.config or base) else None,
@@ -102,14 +153,19 @@ def run(args: argparse.Namespace) -> None:
                            f"image's axes {axes!r} need {len(axes)}")
     say(f"training a {config.dims}D {config.task} model on {len(pairs)} image(s), axes {axes}",
         quiet=args.quiet)
-    stop = threading.Event()
-    gen = train(config, pairs, model=model, device=args.device, stop=stop)
-    with _first_interrupt_stops(stop, quiet=args.quiet):
+    state = _Signals()
+    gen = train(config, pairs, model=model, device=args.device, stop=state.stop)
+    with _first_signal_stops(state, quiet=args.quiet):
         net = drive(gen, Bar("train", quiet=args.quiet))
-    out = save_model(net, Path(args.out), train_config=config,
-                     training_data={"images": [str(p) for p in images],
-                                    "labels": [str(p) for p in labels],
-                                    **{k: v for k, v in (net.meta.get("training") or {}).items()
-                                       if k != "config"}})
+        state.saving = True
+        out = _save(net, out, train_config=config,
+                    training_data={"images": [str(p) for p in images],
+                                   "labels": [str(p) for p in labels],
+                                   **{k: v for k, v in (net.meta.get("training") or {}).items()
+                                      if k != "config"}})
     val = net.meta.get("validation")
     say(f"saved {out}" + (f" (validation {val})" if val else ""), quiet=args.quiet)
+    if state.signum == signal.SIGTERM:
+        say("stopped by SIGTERM after saving; exit status 143", quiet=args.quiet)
+        return 128 + signal.SIGTERM
+    return 0

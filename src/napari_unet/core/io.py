@@ -57,6 +57,11 @@ def _suffix(path: Path) -> str:
 def _is_zarr(path: Path) -> bool:
     if _suffix(path) == ".zarr":
         return True
+    return _holds_zarr(path)
+
+
+def _holds_zarr(path: Path) -> bool:
+    """Whether ``path`` is a folder with zarr metadata (a store napari-unet may replace)."""
     return path.is_dir() and any(
         (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")
     )
@@ -255,6 +260,9 @@ def public_mode() -> int:
 
 def _replace(tmp: Path, path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
+        if any(path.iterdir()) and not _holds_zarr(path):
+            raise ValueError(f"output {str(path)!r}: expected a new path or a zarr store to "
+                             f"replace, found a folder with other files; choose another name")
         old = path.with_name(f".{path.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
@@ -289,7 +297,11 @@ def write_tif(path: str | os.PathLike, array: Any, *, axes: str | None = None) -
 
 def create_zarr(path: str | os.PathLike, *, shape: Sequence[int], dtype: Any,
                 chunks: Sequence[int] | None = None) -> Any:
-    """Create (or overwrite) a zarr array store on disk and return it open for writing."""
+    """Create (or overwrite) a zarr array store on disk and return it open for writing.
+
+    An existing zarr store at ``path`` is replaced; a non-empty folder that is not a zarr
+    store is refused (``ValueError``), never removed.
+    """
     import zarr
 
     shape = tuple(int(s) for s in shape)
@@ -297,6 +309,9 @@ def create_zarr(path: str | os.PathLike, *, shape: Sequence[int], dtype: Any,
         chunks = tuple(min(s, 256 if i >= len(shape) - 2 else 1 if len(shape) > 3 else 64)
                        for i, s in enumerate(shape))
     path = Path(path)
+    if path.is_dir() and any(path.iterdir()) and not _holds_zarr(path):
+        raise ValueError(f"zarr output {str(path)!r}: expected a new path or a zarr store to "
+                         f"replace, found a folder with other files; choose another name")
     if path.exists():
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,10 @@ file (suggested suffix ``.unet.safetensors``):
 
 One file makes sharing and atomic saving simple; any safetensors reader can open it, and
 ``napari-unet info MODEL`` prints the card. Loading parses only JSON and raw tensor bytes, it
-never unpickles anything. A file written by a newer schema, a missing file, a truncated file
-or tensors that do not match the recorded sha256 each raise a clear error.
+never unpickles anything. A file written by a newer schema, a missing file, a truncated file,
+tensors that do not match the recorded sha256, a card edited after saving (``card_sha256``,
+a sha256 over the card's other keys) or an architecture whose sizes do not match the
+tensors' shapes (checked before the network is built) each raise a clear error.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ from safetensors.torch import save as _st_save
 
 from napari_unet.core.io import public_mode
 from napari_unet.core.model import UNet
+from napari_unet.core.modelcheck import (
+    CARD_SHA256,
+    card_sha256,
+    check_architecture,
+    check_card_sha256,
+)
 
 #: Identifies napari-unet model files.
 FORMAT = "napari-unet-model"
@@ -218,6 +226,8 @@ def dumps_model(model: UNet, **card: Any) -> bytes:
         "n_tensors": len(state),
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
     }
+    doc = _jsonable(doc)
+    doc[CARD_SHA256] = card_sha256(doc)
     return _st_save(state, metadata={METADATA_KEY: json.dumps(doc, allow_nan=False)})
 
 
@@ -281,6 +291,7 @@ def _check_card(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     for key in ("architecture", "weights"):
         if not isinstance(card.get(key), dict):
             raise ValueError(f"model file {str(path)!r}: model card lacks {key!r}")
+    check_card_sha256(card, source=f"model file {str(path)!r}")
     return card
 
 
@@ -342,6 +353,8 @@ def _build(path: Path, card: dict[str, Any], state: dict[str, torch.Tensor],
             f"model file {str(path)!r}: the weights do not match the sha256 recorded in the file "
             f"(expected {expected}, found {found}); the file was modified or damaged"
         )
+    check_architecture(card["architecture"], {k: tuple(v.shape) for k, v in state.items()},
+                       source=f"model file {str(path)!r}")
     try:
         model = UNet.from_config(card["architecture"])
         model.load_state_dict(state, strict=True)

@@ -19,6 +19,9 @@ _MODES = ("percentile", "none")
 
 #: Largest number of elements per channel read to measure statistics; bigger images are sampled.
 SAMPLE_ELEMENTS = 4_000_000
+#: Largest magnitude accepted without normalisation (mode "none"): far beyond any intensity,
+#: far below where float32 sums in the network overflow.
+MAX_RAW_MAGNITUDE = 1e12
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,27 @@ def _strided_sample(image: Any, axes: str, budget: int) -> np.ndarray:
         block = block.compute()
     block = np.asarray(block)
     return block.view(np.uint8) if block.dtype == bool else block
+
+
+def _check_values(sample: np.ndarray, mode: str) -> None:
+    """Refuse values a network cannot learn from: NaN or infinite pixels (in every mode),
+    and, without normalisation, magnitudes beyond :data:`MAX_RAW_MAGNITUDE`."""
+    if sample.dtype.kind not in "fc" or sample.size == 0:
+        if mode == "none" and sample.size and sample.dtype.kind in "iu" and \
+                float(np.abs(sample.astype(np.float64)).max()) > MAX_RAW_MAGNITUDE:
+            raise ValueError(f"image: expected values within +-{MAX_RAW_MAGNITUDE:g} with "
+                             f"normalization 'none', found larger ones; use 'percentile'")
+        return
+    finite = np.isfinite(sample)
+    if not finite.all():
+        bad = int(sample.size - np.count_nonzero(finite))
+        raise ValueError(f"image: expected only finite values, found {bad} NaN or infinite "
+                         f"value(s) (in the sample read); replace them (e.g. with "
+                         f"numpy.nan_to_num) before training or predicting")
+    if mode == "none" and float(np.abs(sample).max()) > MAX_RAW_MAGNITUDE:
+        raise ValueError(f"image: expected values within +-{MAX_RAW_MAGNITUDE:g} with "
+                         f"normalization 'none', found {float(np.abs(sample).max()):g}; use "
+                         f"'percentile' normalisation or rescale the image")
 
 
 @dataclass(frozen=True)
@@ -114,14 +138,21 @@ class Normalization:
             )
         c_axis = axes.find("C")
         n_channels = image.shape[c_axis] if c_axis >= 0 else 1
+        sample = _strided_sample(image, axes, SAMPLE_ELEMENTS)
+        _check_values(sample, self.mode)
         if self.mode == "none":
             return NormStats(low=(0.0,) * n_channels, high=(1.0,) * n_channels)
-        sample = _strided_sample(image, axes, SAMPLE_ELEMENTS)
-        if sample.dtype.kind == "f" and not np.isfinite(sample).all():
-            raise ValueError("image contains NaN or infinite values; expected only finite values")
         sample = np.moveaxis(sample, c_axis, 0) if c_axis >= 0 else sample[None]
         sample = sample.reshape(n_channels, -1)
-        lows, highs = np.percentile(sample, [self.low, self.high], axis=1)
+        wide = sample.astype(np.float64, copy=False)
+        lows, highs = np.percentile(wide, [self.low, self.high], axis=1)
+        scale = np.where(highs - lows > 1e-12, highs - lows, 1.0)
+        reach = np.maximum(np.abs(wide.max(axis=1) - lows), np.abs(wide.min(axis=1) - lows))
+        if wide.size and float((reach / scale).max()) > MAX_RAW_MAGNITUDE:
+            raise ValueError(
+                f"image: expected values within {MAX_RAW_MAGNITUDE:g} times the range between "
+                f"its {self.low} and {self.high} percentiles, found outliers "
+                f"{float((reach / scale).max()):.3g} times beyond it; remove or clip them")
         return NormStats(low=tuple(float(v) for v in lows), high=tuple(float(v) for v in highs))
 
     def apply(self, block: np.ndarray, stats: NormStats, *, axes: str) -> np.ndarray:

@@ -22,8 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -40,11 +38,14 @@ from napari_unet.core.export.formats import (
     export_torchscript,
     reference_output,
 )
+from napari_unet.core.export.packages import RDF, import_bioimageio, validate_bioimageio
 from napari_unet.core.model import UNet
-from napari_unet.core.modelfile import load_model, make_card, save_model
+from napari_unet.core.modelfile import make_card, save_model
+from napari_unet.core.outputs import check_replaceable_folder, staged
 
-#: File names inside a bioimage.io package.
-RDF = "rdf.yaml"
+__all__ = ["FORMAT_VERSION", "RDF", "export_bioimageio", "import_bioimageio",
+           "validate_bioimageio"]
+
 #: bioimage.io format version written.
 FORMAT_VERSION = "0.5.4"
 _UNET_CITATION = {
@@ -114,8 +115,6 @@ def export_bioimageio(model: UNet, path: str | Path, *, sample: np.ndarray | Non
     pathlib.Path
         The package folder or zip file.
     """
-    import yaml
-
     path = Path(path)
     net = eval_copy(model)
     card = dict(card) if card else make_card(net)
@@ -137,44 +136,70 @@ def export_bioimageio(model: UNet, path: str | Path, *, sample: np.ndarray | Non
         )
     y = reference_output(net, x)
     zipped = path.suffix.lower() == ".zip"
-    folder = Path(tempfile.mkdtemp(prefix=".bioimageio-", dir=path.parent if zipped else None)) \
-        if zipped else path
-    if not zipped:
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-    try:
-        np.save(folder / "test_input.npy", x)
-        np.save(folder / "test_output.npy", y)
-        import tifffile
-
-        tifffile.imwrite(folder / "sample_input.tif", x, photometric="minisblack")
-        tifffile.imwrite(folder / "sample_output.tif", y, photometric="minisblack")
-        cover_image(x, y, folder / "cover.png")
-        (folder / "documentation.md").write_text(documentation(card), encoding="utf-8")
-        save_model(net, folder / MODEL_ATTACHMENT, train_config=card.get("train_config"),
-                   training_data=card.get("training_data"), validation=card.get("validation"),
-                   name=card["name"], description=card.get("description"))
-        torch.save(net.state_dict(), folder / "weights.pt")
-        export_torchscript(net, folder / "weights.torchscript", example=x)
-        if onnx:
-            export_onnx(net, folder / "weights.onnx", example=x)
-        (folder / "environment.yaml").write_text(
-            "name: napari-unet\nchannels: [conda-forge]\ndependencies:\n  - python>=3.10\n"
-            "  - pip\n  - pip:\n      - napari-unet\n      - torch\n", encoding="utf-8")
-        rdf = _rdf(net, card, x, folder, authors or ["napari-unet user"], license, onnx)
-        (folder / RDF).write_text(yaml.safe_dump(rdf, sort_keys=False), encoding="utf-8")
+    if zipped:
+        if path.is_dir() or (path.exists() and not _zip_is_package(path)):
+            raise ValueError(f"bioimage.io package {str(path)!r}: expected a new .zip or an "
+                             f"earlier package to replace, found another file or a folder; "
+                             f"choose another name")
+    else:
+        check_replaceable_folder(path, what="bioimage.io package folder",
+                                 is_own=_is_own_package)
+    with staged(path, is_own=_is_own_package) as target:
+        folder = target.with_name("package") if zipped else target
+        folder.mkdir()
+        _write_package(net, card, x, y, folder, authors=authors, license=license, onnx=onnx)
         if zipped:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp_zip = folder.with_suffix(".zip.tmp")
-            with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
                 for f in sorted(folder.iterdir()):
                     zf.write(f, f.name)
-            tmp_zip.replace(path)
-    finally:
-        if zipped:
-            shutil.rmtree(folder, ignore_errors=True)
     return path
+
+
+def _zip_is_package(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return RDF in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _is_own_package(folder: Path) -> bool:
+    """Whether ``folder`` is a package napari-unet exported (its rdf says so)."""
+    import yaml
+
+    try:
+        rdf = yaml.safe_load((folder / RDF).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(rdf, dict) and "napari_unet" in ((rdf.get("config") or {})
+                                                       if isinstance(rdf.get("config"), dict)
+                                                       else {})
+
+
+def _write_package(net: UNet, card: dict[str, Any], x: np.ndarray, y: np.ndarray,
+                   folder: Path, *, authors: list[str] | None, license: str,
+                   onnx: bool) -> None:
+    import tifffile
+    import yaml
+
+    np.save(folder / "test_input.npy", x)
+    np.save(folder / "test_output.npy", y)
+    tifffile.imwrite(folder / "sample_input.tif", x, photometric="minisblack")
+    tifffile.imwrite(folder / "sample_output.tif", y, photometric="minisblack")
+    cover_image(x, y, folder / "cover.png")
+    (folder / "documentation.md").write_text(documentation(card), encoding="utf-8")
+    save_model(net, folder / MODEL_ATTACHMENT, train_config=card.get("train_config"),
+               training_data=card.get("training_data"), validation=card.get("validation"),
+               name=card["name"], description=card.get("description"))
+    torch.save(net.state_dict(), folder / "weights.pt")
+    export_torchscript(net, folder / "weights.torchscript", example=x)
+    if onnx:
+        export_onnx(net, folder / "weights.onnx", example=x)
+    (folder / "environment.yaml").write_text(
+        "name: napari-unet\nchannels: [conda-forge]\ndependencies:\n  - python>=3.10\n"
+        "  - pip\n  - pip:\n      - napari-unet\n      - torch\n", encoding="utf-8")
+    rdf = _rdf(net, card, x, folder, authors or ["napari-unet user"], license, onnx)
+    (folder / RDF).write_text(yaml.safe_dump(rdf, sort_keys=False), encoding="utf-8")
 
 
 def _rdf(net: UNet, card: dict[str, Any], x: np.ndarray, folder: Path, authors: list[str],
@@ -274,80 +299,3 @@ def _tolerance(folder: Path) -> dict[str, Any]:
     peak = max(0.0, float(np.load(folder / "test_output.npy").max()))
     return {"relative_tolerance": 1e-3, "absolute_tolerance": min(1e-3, 0.005 * peak),
             "mismatched_elements_per_million": 100}
-
-
-def _package_files(path: Path) -> tuple[dict[str, Any], Any]:
-    """The rdf (dict) and a function reading a named file of a package folder or zip."""
-    import yaml
-
-    if path.is_dir():
-        def read(name: str) -> bytes:
-            return (path / name).read_bytes()
-    elif zipfile.is_zipfile(path):
-        def read(name: str) -> bytes:
-            with zipfile.ZipFile(path) as zf:
-                return zf.read(name)
-    elif path.name.endswith((".yaml", ".yml")):
-        return _package_files(path.parent)
-    else:
-        raise ValueError(f"bioimage.io package {str(path)!r}: expected a folder, a .zip or an "
-                         f"rdf.yaml, found a {path.suffix or 'suffix-less'} file")
-    for name in (RDF, "bioimageio.yaml"):
-        try:
-            return yaml.safe_load(read(name)), read
-        except (KeyError, FileNotFoundError):
-            continue
-    raise ValueError(f"bioimage.io package {str(path)!r}: expected an {RDF} or a "
-                     f"bioimageio.yaml in it, found neither")
-
-
-def import_bioimageio(path: str | Path) -> UNet:
-    """Rebuild a napari-unet model from a bioimage.io package written by
-    :func:`export_bioimageio` (folder, zip, or its rdf.yaml).
-
-    The attached napari-unet model file is used when present (nothing is unpickled); otherwise
-    the ``pytorch_state_dict`` weights are read with ``torch.load(weights_only=True)`` and the
-    architecture keyword arguments, which must name ``napari_unet.core.model.UNet``.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"bioimage.io package {str(path)!r} does not exist")
-    rdf, read = _package_files(path)
-    names = [a.get("source") for a in rdf.get("attachments", []) or []]
-    with tempfile.TemporaryDirectory() as tmp:
-        if MODEL_ATTACHMENT in names:
-            target = Path(tmp) / MODEL_ATTACHMENT
-            target.write_bytes(read(MODEL_ATTACHMENT))
-            return load_model(target)
-        entry = (rdf.get("weights") or {}).get("pytorch_state_dict")
-        if not entry:
-            raise ValueError(f"bioimage.io package {str(path)!r} has no pytorch_state_dict "
-                             f"weights and no napari-unet model file")
-        arch = entry.get("architecture", {})
-        if (arch.get("import_from"), arch.get("callable")) != ("napari_unet.core.model", "UNet"):
-            raise ValueError(
-                f"bioimage.io package {str(path)!r}: architecture "
-                f"{arch.get('import_from')}.{arch.get('callable')} is not napari-unet's UNet"
-            )
-        target = Path(tmp) / "weights.pt"
-        target.write_bytes(read(entry["source"]))
-        state = torch.load(target, map_location="cpu", weights_only=True)
-    model = UNet(**arch.get("kwargs", {}))
-    model.load_state_dict(state)
-    return model.eval()
-
-
-def validate_bioimageio(path: str | Path, *, io_checks: bool = True) -> tuple[bool, str]:
-    """Validate a package with ``bioimageio.spec`` (offline). Returns (passed, summary text)."""
-    try:
-        from bioimageio.spec import load_description
-    except ImportError as err:  # pragma: no cover - the export extra is missing
-        raise RuntimeError("validating needs bioimageio.spec: pip install "
-                           "'napari-unet[export]'") from err
-    source = Path(path)
-    if source.is_dir():
-        source = source / RDF
-    descr = load_description(str(source), perform_io_checks=io_checks)
-    summary = descr.validation_summary
-    ok = summary.status in ("passed", "valid-format")
-    return ok, summary.format() if hasattr(summary, "format") else str(summary)

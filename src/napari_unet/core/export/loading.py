@@ -16,7 +16,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from napari_unet.core.export.bioimageio import import_bioimageio
+from napari_unet.core.export.packages import import_bioimageio
 from napari_unet.core.model import UNet
 from napari_unet.core.modelfile import SUFFIX, load_model
 
