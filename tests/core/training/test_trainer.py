@@ -139,3 +139,24 @@ def test_update_labels_checks_its_input(nuclei):
     tr.update_labels(0, None, strokes[:10])
     with pytest.raises(ValueError, match="expected shape"):
         tr.apply_label_updates()
+
+
+def test_a_non_finite_loss_stops_with_the_last_finite_weights(nuclei):
+    image, strokes, _ = nuclei
+    tr = Trainer(TrainConfig(max_steps=5, **TINY), [(image, strokes)], device="cpu")
+    run(train_segment(tr))
+    before = {k: v.clone() for k, v in tr.net.state_dict().items()}
+    draw = tr.sampler.sample
+
+    def poisoned(n):  # an image with a NaN: the loss cannot be finite
+        x, y, w = draw(n)
+        x[:] = np.nan
+        return x, y, w
+
+    tr.sampler.sample = poisoned
+    records, model = records_of(train_segment(tr))
+    assert tr.steps == 5, "the NaN step was not counted"
+    assert "NaN" in records[-2].message and "last finite weights" in tr.notes[-1]
+    assert all(torch.equal(before[k], v) for k, v in tr.net.state_dict().items())
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values()
+               if v.is_floating_point())

@@ -94,6 +94,7 @@ def prepare_pairs(
     border_sigma: float = 5.0,
     seed: int = 0,
     assignment: Sequence[np.ndarray] | None = None,
+    stats: list[Any] | None = None,
 ) -> TrainingSet:
     """Check and prepare training pairs.
 
@@ -128,6 +129,10 @@ def prepare_pairs(
         split stable when paintings change during a run: :data:`TRAINED` and :data:`HELD_OUT`
         pixels stay where they were, pixels labelled for the first time (0 there) are split by
         the same draw as above, and the arrays are updated in place.
+    stats : list, optional
+        One slot per pair for the normalisation statistics of its image: None slots are
+        computed and filled in place, filled ones are used as they are (a caller that
+        prepares the same images again, e.g. after a label update, computes them once).
 
     Raises
     ------
@@ -162,6 +167,7 @@ def prepare_pairs(
                 context=context,
                 w0=border_weight,
                 sigma=border_sigma,
+                stats=stats,
             )
         )
     target_scale = None
@@ -216,11 +222,18 @@ def prepare_pairs(
 
 
 def _prepare_one(
-    image, target, index, *, axes, stack, space, task, normalization, context, w0, sigma
+    image, target, index, *, axes, stack, space, task, normalization, context, w0, sigma,
+    stats=None,
 ) -> list[Prepared]:
     taxes = axes.replace("C", "")
     tgt = to_numpy(target)
-    stats = normalization.stats(image, axes=axes) if normalization is not None else None
+    norm_stats = None
+    if normalization is not None:
+        norm_stats = stats[index] if stats is not None else None
+        if norm_stats is None:
+            norm_stats = normalization.stats(image, axes=axes)
+            if stats is not None:
+                stats[index] = norm_stats
     out = []
     stack_shape = [tgt.shape[taxes.index(a)] for a in stack]
     for sidx in np.ndindex(*stack_shape) if stack else [()]:
@@ -257,7 +270,7 @@ def _prepare_one(
         block = to_numpy(image[tuple(isel)])
         b_axes = "".join(a for a in axes if a not in stack)
         if normalization is not None:
-            block = normalization.apply(block, stats, axes=b_axes)
+            block = normalization.apply(block, norm_stats, axes=b_axes)
         block = _reorder(np.asarray(block, np.float32), b_axes, "C" + space)
         weight = None
         if task == "semantic":

@@ -35,7 +35,7 @@ from napari_unet.core.training.sampling import PatchSampler, validation_tiles
 from napari_unet.core.training.schedule import auto_batch_size, lr_factor
 from napari_unet.core.training.segment import Segment, run_segment
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "validation_region"]
 
 #: Most held-out blocks evaluated per validation (dense masks give hundreds).
 MAX_VAL_TILES = 32
@@ -78,10 +78,10 @@ class Trainer:
         self._images = [p[0] for p in pairs]
         self._targets = [np.array(to_numpy(p[1])) for p in pairs]
         self._assignment = [np.zeros(t.shape, np.int8) for t in self._targets]
+        self._stats_for: Normalization | None = None
+        self._stats: list[Any] = []
         patch = config.resolved_patch_shape
-        self._region = config.val_region or (
-            [max(16, p // 2) for p in patch] if config.dims == 2
-            else [patch[0]] + [max(16, p // 2) for p in patch[1:]])
+        self._region = validation_region(config)
         self._context = patch
         norm = model.normalization if model is not None else Normalization.from_dict(
             config.normalization)
@@ -142,12 +142,14 @@ class Trainer:
     def _prepare(self, normalization: Normalization) -> TrainingSet:
         cfg = self.config
         pairs = list(zip(self._images, self._targets))
+        if self._stats_for != normalization:  # image statistics: computed once per rule
+            self._stats_for, self._stats = normalization, [None] * len(pairs)
         return prepare_pairs(
             pairs, axes=cfg.axes, dims=cfg.dims, task=cfg.task, normalization=normalization,
             n_classes=cfg.n_classes, val_fraction=cfg.val_fraction, region=self._region,
             context=self._context, border_weight=cfg.border_weight,
             border_sigma=cfg.border_sigma, seed=cfg.seed,
-            assignment=self._assignment,
+            assignment=self._assignment, stats=self._stats,
         )
 
     def _use(self, data: TrainingSet) -> None:
@@ -264,6 +266,15 @@ class Trainer:
         clone = copy.deepcopy(self.net).to("cpu", memory_format=torch.contiguous_format).eval()
         self.net.train(was)
         return clone
+
+
+def validation_region(config: TrainConfig) -> list[int]:
+    """The shape of a held-out region: the config's, else half a patch in-plane (the whole
+    patch depth in 3D)."""
+    patch = config.resolved_patch_shape
+    return list(config.val_region) or (
+        [max(16, p // 2) for p in patch] if config.dims == 2
+        else [patch[0]] + [max(16, p // 2) for p in patch[1:]])
 
 
 def _starting_model(config: TrainConfig, pairs: Sequence[tuple[Any, Any]]

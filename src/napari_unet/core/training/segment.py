@@ -115,8 +115,9 @@ class _Run:
             steps_per_s=sps, elapsed=elapsed, eta=eta, batch_size=tr.batch_size, phase=phase,
         )
 
-    def step(self) -> None:
-        """One optimisation step on a fresh batch."""
+    def step(self) -> bool:
+        """One optimisation step on a fresh batch; False (and no update) when the loss is
+        not finite."""
         tr = self.tr
         net, dev = tr.net, tr.device
         x, y, w = tr.sampler.sample(tr.batch_size)
@@ -128,9 +129,15 @@ class _Run:
         x = x.contiguous(memory_format=self.layout)
         out_shape = net.output_shape(tr.patch)
         y, w = crop_to(y, out_shape), crop_to(w, out_shape)
+        buffers = [b.detach().clone() for b in net.buffers()]  # batch-norm statistics
         with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = net(x)
         loss = tr.loss_fn(out.float(), y, w)
+        if not torch.isfinite(loss):  # undo what the forward pass changed
+            with torch.no_grad():
+                for b, old in zip(net.buffers(), buffers):
+                    b.copy_(old)
+            return False
         tr.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -144,6 +151,7 @@ class _Run:
             k = len(tr.seen)
             tr.seen += torch.bincount(yy.flatten(), minlength=k)[:k].cpu().numpy()
         tr.losses.append(float(loss.detach()))
+        return True
 
 
 def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress, None, UNet]:
@@ -170,7 +178,7 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
         ts = time.perf_counter()
         tr.net.train()  # a live preview between steps may have switched it to eval
         try:
-            run.step()
+            finite = run.step()
         except (RuntimeError, MemoryError) as err:
             if not is_out_of_memory(err) or tr.batch_size <= 1:
                 raise
@@ -180,6 +188,12 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
             yield run.record("train", f"out of memory: batch {tr.batch_size * 2} -> "
                              f"{tr.batch_size}")
             continue
+        if not finite:  # the weights are those of the last finite step: keep them, say why
+            tr.notes.append(f"the loss became NaN or infinite at step {tr.steps + 1}; "
+                            "training stopped with the last finite weights (lower the learning "
+                            "rate, or check the image for extreme values)")
+            yield run.record("train", tr.notes[-1])
+            break
         tr.times.append(time.perf_counter() - ts)
         tr.steps += 1
         yield run.record("train")
