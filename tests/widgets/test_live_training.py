@@ -82,7 +82,7 @@ def test_stop_answers_fast_on_a_huge_lazy_image(make_napari_viewer, qtbot):
     train._preview_timer.setInterval(100)
     train.start()
     # the first answer comes before training; Stop is measured while it trains and previews
-    qtbot.waitUntil(lambda: len(train.plot.losses) >= 2 and "U-Net" in train._preview_source
+    qtbot.waitUntil(lambda: (len(train.plot.losses) >= 2 and "U-Net" in train._preview_source)
                     or len(train.plot.losses) >= 20, timeout=120_000)
     qtbot.wait(300)  # previews keep being asked for while it trains
     t = time.perf_counter()
