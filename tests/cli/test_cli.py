@@ -36,6 +36,7 @@ def cli_model(tmp_path_factory) -> Path:
     return model
 
 
+@pytest.mark.slow
 def test_train_writes_a_model_with_the_config(cli_model, capsys):
     assert main(["info", str(cli_model), "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
@@ -54,6 +55,7 @@ def test_train_writes_a_model_with_the_config(cli_model, capsys):
     assert (config.depth, config.base_channels, config.seed) == (2, 4, 3)
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate(cli_model, tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["predict", str(cli_model), str(IMAGE), "--out", str(out),

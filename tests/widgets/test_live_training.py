@@ -18,6 +18,7 @@ def em_viewer(make_napari_viewer):
     return viewer
 
 
+@pytest.mark.slow
 def test_strokes_painted_while_training_reach_the_trainer(em_viewer, qtbot):
     viewer = em_viewer
     _image, paint = viewer.layers

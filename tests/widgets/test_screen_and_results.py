@@ -130,6 +130,7 @@ def test_probability_layers_per_class_keep_the_view_and_the_selection(
     assert viewer.dims.ndim == 2 and camera.zoom == pytest.approx(3.0)
 
 
+@pytest.mark.slow
 def test_closing_the_docks_ends_their_jobs(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "em_membranes")

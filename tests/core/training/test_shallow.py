@@ -146,6 +146,7 @@ def test_instance_masks_give_three_classes(nuclei, repo_root):
     assert fg_iou((proba.argmax(0) > 0).astype(np.uint8), truth > 0) > 0.8
 
 
+@pytest.mark.slow
 def test_3d_learns_nuclei_from_strokes_on_slices(repo_root):
     image, strokes, truth = sample(repo_root, "nuclei3d")
     crop = np.s_[16:56, 10:90, 10:90]  # painted on slice 25 and 50 here
