@@ -39,10 +39,12 @@ from scipy import ndimage as ndi
 
 from napari_unet.core.devices import describe_device
 from napari_unet.core.metrics import match_dataset
+from napari_unet.core.normalize import Normalization
 from napari_unet.core.objects.frames import probabilities_to_classes, structure_objects
-from napari_unet.core.prediction.predict import predict, predict_image
+from napari_unet.core.prediction.predict import predict_image
 from napari_unet.core.progress import run
 from napari_unet.core.training.loop import Trainer
+from napari_unet.core.training.preview import Previewer, first_answer_data
 from napari_unet.core.training.shallow import ShallowClassifier
 from napari_unet.core.training.train import TrainConfig, train_segment
 
@@ -140,63 +142,45 @@ def normalised(trainer: Trainer, image: Any, stats: Any = None) -> np.ndarray:
 
 
 class Previews:
-    """The widget's work between two records: the shallow classifier refitted on new strokes,
-    the choice of what is shown, previews of ``view`` (when the last one's cost fits in
-    ``SHARE`` of the wall time; tile by tile, Stop checked between tiles); their time and the
-    refits' are left out of the training budget."""
+    """The widget's work between two records, through the core :class:`Previewer` the widget
+    uses (the same choice of what is shown, the same time share, Stop between tiles, preview
+    time left out of the budget), plus the costs this benchmark reports."""
 
-    def __init__(self, trainer: Trainer, view: Any, stats: Any) -> None:
-        self.tr, self.view, self.stats, self.stop = trainer, view, stats, threading.Event()
-        self.shallow, self.shallow_iou = None, None  # a ShallowClassifier, its held-out IoU
-        self.t0, self.spent, self.costs = time.perf_counter(), 0.0, {"shallow": [], "U-Net": []}
+    def __init__(self, previewer: Previewer, view: Any, axes: str) -> None:
+        self.pv, self.view, self.axes = previewer, view, axes
+        self.spent, self.costs = 0.0, {"shallow": [], "U-Net": []}
 
-    def refit(self) -> None:
-        t = time.perf_counter()
-        self.shallow = ShallowClassifier(seed=self.tr.config.seed).fit(self.tr.data)
-        self.shallow_iou = _mean(self.shallow.held_out_iou(self.tr.data))
-        exclude(self.tr, time.perf_counter() - t)
+    @property
+    def stop(self) -> threading.Event:
+        return self.pv.stop
+
+    @stop.setter
+    def stop(self, event: threading.Event) -> None:
+        self.pv.stop = event
+
+    @property
+    def shallow(self) -> ShallowClassifier | None:
+        return self.pv.shallow
+
+    def refit(self, data: Any = None) -> None:
+        self.pv.refit(data if data is not None else self.pv.trainer.data)
 
     def shown(self) -> str:
-        """The U-Net once its held-out IoU reaches the shallow one's (without held-out
-        scores: after 30 % of the budget), as the widget decides."""
-        tr, unet = self.tr, _mean(self.tr.val_iou)
-        if unet is not None and self.shallow_iou is not None:
-            return "U-Net" if unet >= self.shallow_iou else "shallow"
-        seg = tr.segments[-1] if tr.segments else None
-        used = seg.used(tr.steps - seg.start_step) if seg else 0.0
-        late = self.shallow is None or len(tr.segments) > 1 or used >= 0.3
-        return "U-Net" if late else "shallow"
+        return self.pv.source() or "shallow"
 
     def maybe(self) -> None:
-        last = [c for v in self.costs.values() for c in v[-1:]]  # none yet: the first one
-        fits = self.spent + max(last, default=0.0) <= SHARE * (time.perf_counter() - self.t0)
-        if not self.stop.is_set() and (fits or not last):
+        if not self.stop.is_set() and self.pv.allowed():
             self.preview()
 
-    def preview(self) -> None:
-        source, t = self.shown(), time.perf_counter()
-        tiles = self._shallow() if source == "shallow" else self._unet()
-        any(self.stop.is_set() for _ in tiles)  # Stop is checked between tiles
-        tiles.close()
+    def preview(self) -> bool:
+        """One preview of the view; whether something was shown."""
+        t = time.perf_counter()
+        shown = self.pv.predict(self.view, self.axes)
         dt = time.perf_counter() - t
         self.spent += dt
-        exclude(self.tr, dt)
-        if not self.stop.is_set():
-            self.costs[source].append(dt)
-
-    def _unet(self) -> Iterator[Any]:  # closing it stops the prediction within a tile
-        return predict(self.tr.net, self.view, axes=self.tr.config.axes, device=self.tr.device,
-                       output="classes", norm_stats=self.stats,
-                       tile_shape=256 if self.tr.config.dims == 2 else None)
-
-    def _shallow(self) -> Iterator[None]:
-        x, h = normalised(self.tr, self.view, self.stats), self.shallow.halo
-        side = 256 if x.ndim == 3 else max(x.shape)
-        for corner in np.ndindex(*[-(-n // side) for n in x.shape[1:]]):
-            cut = tuple(slice(max(0, c * side - h), min(n, (c + 1) * side + h))
-                        for c, n in zip(corner, x.shape[1:]))
-            self.shallow.predict(x[(slice(None), *cut)])
-            yield
+        if shown is not None:
+            self.costs[shown[1]].append(dt)
+        return shown is not None
 
 
 def quality(kind: Kind, trainer: Trainer | None, model: Any) -> dict[str, float]:
@@ -247,12 +231,19 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
         paused[0] += time.perf_counter() - t
         exclude(tr, time.perf_counter() - t)
 
-    tr = Trainer(TrainConfig(**cfg, max_seconds=float(max(times))),
-                 list(zip(kind.images, paints)), device=device)
-    pv = Previews(tr, _view(kind), tr.net.normalization.stats(kind.images[0], axes=kind.case.axes))
-    pv.refit()
-    pv.preview()
-    first = now()
+    config = TrainConfig(**cfg, max_seconds=float(max(times)))
+    pairs = list(zip(kind.images, paints))
+    # as the widget: the first answer from the strokes, before the trainer is built
+    previewer = Previewer(Normalization.from_dict(config.normalization), kind.images[0],
+                          config.axes, threading.Event())
+    pv = Previews(previewer, _view(kind), config.axes)
+    if config.dims == 2:
+        pv.refit(first_answer_data(config, pairs, previewer.norm))
+    first = now() if pv.preview() else None
+    tr = Trainer(config, pairs, device=device)
+    previewer.attach(tr)
+    if first is None and pv.preview():
+        first = now()
 
     def snapshot(t: float, model: Any = None) -> None:
         with pause():
@@ -260,7 +251,8 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
             if src == "shallow" and pv.shallow not in cache:
                 cache[pv.shallow] = quality(kind, tr, pv.shallow)
             shown = {**(u if src == "U-Net" else cache[pv.shallow]), "source": src}
-            out["engine"][t] = shown if t >= first else {**dict.fromkeys(u, 0.0), "source": "-"}
+            seen = first is not None and t >= first
+            out["engine"][t] = shown if seen else {**dict.fromkeys(u, 0.0), "source": "-"}
             out["unet"][t] = u
 
     def due() -> None:
@@ -277,11 +269,12 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
                     tr.update_labels(i, None, paints[i])
 
     due()
-    model = run(train_segment(tr), lambda record: (pv.refit() if record.phase == "labels"
-                                                   else None, pv.maybe(), due()))
+    model = run(train_segment(tr), lambda record: (
+        pv.refit() if record.phase in ("prepare", "labels") else None, pv.maybe(), due()))
     while todo:  # the budget is spent: the final model from here on
         snapshot(todo.pop(0), model)
-    return {**out, "first": first, "steps": tr.steps, "preview": pv.costs}
+    return {**out, "first": first if first is not None else float("nan"), "steps": tr.steps,
+            "preview": pv.costs}
 
 
 def forest_session(kind: Kind, seed: int, times: list[float], marks: list[float]
@@ -341,7 +334,9 @@ def stop_latency(device: str, *, side: int, stops: int, quick: bool) -> str:
     paint[:512, :512] = paint[512:1024, 512:1024] = strokes  # the corner the view shows
     config = TrainConfig(max_steps=None, max_seconds=120.0, **(TINY if quick else {}))
     tr = Trainer(config, [(big, paint)], device=device)
-    pv = Previews(tr, big[:VIEW, :VIEW], tr.net.normalization.stats(big, axes="YX"))
+    previewer = Previewer(tr.net.normalization, big, "YX", threading.Event())
+    previewer.attach(tr)
+    pv = Previews(previewer, big[:VIEW, :VIEW], "YX")
     pv.refit()
     waits, t0 = [], time.perf_counter()
     for k in range(stops):

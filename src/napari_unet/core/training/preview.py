@@ -1,0 +1,174 @@
+"""The live preview of a training run, and its first answer, for the widget and scripts alike.
+
+Until the U-Net beats it on the held-out strokes, a preview comes from a shallow pixel
+classifier fitted on the strokes in about a second (:mod:`~napari_unet.core.training.shallow`);
+from then on from the U-Net's weights of the moment. Previews are predicted tile by tile with
+Stop checked between tiles, take at most :data:`PREVIEW_SHARE` of the training time, and
+their time is left out of the trainer's budget. The model that is saved and predicted with is
+always the U-Net.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.io import to_numpy
+from napari_unet.core.prediction.predict import predict
+from napari_unet.core.training.config import TrainConfig
+from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
+from napari_unet.core.training.loop import Trainer, validation_region
+from napari_unet.core.training.shallow import ShallowClassifier
+
+__all__ = ["PREVIEW_SHARE", "PREVIEW_TILE", "Previewer", "first_answer_data"]
+
+#: Most of the training time that previews may take.
+PREVIEW_SHARE = 0.1
+#: Preview tiles (pixels per side): Stop is checked between two of them.
+PREVIEW_TILE = 256
+
+
+def _mean(values: Any) -> float | None:
+    vals = [v for v in (values or []) if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+class Previewer:
+    """Predicts live previews for one run: the shallow classifier first, then the U-Net.
+
+    Parameters
+    ----------
+    normalization : Normalization
+        The image rule of the run (replaced by the trainer's when :meth:`attach` is called).
+    image : array-like
+        The first training image (its statistics normalise every preview, as prediction
+        does).
+    axes : str
+        Its axes.
+    stop : threading.Event or None
+        Checked between two preview tiles.
+    """
+
+    def __init__(self, normalization: Any, image: Any, axes: str,
+                 stop: threading.Event) -> None:
+        self.norm, self.image, self.axes, self.stop = normalization, image, axes, stop
+        self.stats = normalization.stats(image, axes=axes)
+        self.trainer: Trainer | None = None
+        self.shallow: ShallowClassifier | None = None
+        self.shallow_iou: float | None = None
+        self.spent = 0.0
+        self.shown = ""
+        self.unet_won = False
+
+    def attach(self, trainer: Trainer) -> None:
+        """Preview for ``trainer`` from now on (its normalisation, its data, its budget)."""
+        self.trainer = trainer
+        if trainer.net.normalization != self.norm:  # a starting model brings its own rule
+            self.norm = trainer.net.normalization
+            self.stats = self.norm.stats(self.image, axes=self.axes)
+
+    def refit(self, data: Any) -> None:
+        """(Re)fit the shallow classifier on the training strokes of ``data``."""
+        if data.task == "regression" or data.items[0].image.ndim != 3:
+            return
+        t = time.perf_counter()
+        seed = self.trainer.config.seed if self.trainer is not None else 0
+        self.shallow = ShallowClassifier(seed=seed).fit(data)
+        self.shallow_iou = _mean(self.shallow.held_out_iou(data))
+        if self.trainer is not None:
+            self.trainer.exclude_time(time.perf_counter() - t)
+
+    def source(self) -> str:
+        """Which model a preview shows now: the U-Net once its held-out IoU reaches the
+        shallow classifier's; it stays the U-Net from then on. Without held-out strokes to
+        compare them on, the shallow classifier until the first segment ends (a Continue
+        shows the U-Net)."""
+        tr = self.trainer
+        if self.shallow is None or self.unet_won:
+            return "U-Net" if tr is not None else ""
+        if tr is None:
+            return "shallow"
+        unet = _mean(tr.val_iou)
+        if self.shallow_iou is None or unet is None:
+            self.unet_won = len(tr.segments) > 1
+        else:
+            self.unet_won = unet >= self.shallow_iou
+        return "U-Net" if self.unet_won else "shallow"
+
+    def allowed(self) -> bool:
+        """Whether a preview fits the time share (the first one always does)."""
+        if not self.shown or self.trainer is None:
+            return True
+        seg = self.trainer.segments[-1] if self.trainer.segments else None
+        trained = seg.seconds() if seg is not None else 0.0
+        return self.spent <= PREVIEW_SHARE * max(trained, 1e-9)
+
+    def predict(self, image: Any, axes: str) -> tuple[np.ndarray, str] | None:
+        """The preview of ``image`` (a region with ``axes``, the stack axes already chosen):
+        classes 1..K (or the regression output) and which model made them ("U-Net" or
+        "shallow"); None when Stop came first or nothing can be shown yet."""
+        t = time.perf_counter()
+        source = self.source()
+        if not source:
+            return None
+        try:
+            data = self._shallow(image, axes) if source == "shallow" else self._unet(image, axes)
+        finally:
+            dt = time.perf_counter() - t
+            self.spent += dt
+            if self.trainer is not None:
+                self.trainer.exclude_time(dt)
+        if data is None:
+            return None
+        self.shown = source
+        return data, source
+
+    def _unet(self, image: Any, axes: str) -> np.ndarray | None:
+        net = self.trainer.net
+        regression = self.trainer.data.task == "regression"
+        device = next(net.parameters()).device
+        gen = predict(net, image, axes=axes, device=device,
+                      output="probabilities" if regression else "classes",
+                      norm_stats=self.stats, tile_shape=PREVIEW_TILE)
+        while True:
+            if self.stop.is_set():
+                gen.close()
+                return None
+            try:
+                next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+        return np.asarray(result[0] if regression else result)
+
+    def _shallow(self, image: Any, axes: str) -> np.ndarray | None:
+        block = self.norm.apply(to_numpy(image), self.stats, axes=axes)
+        block = np.asarray(block, np.float32)
+        block = np.moveaxis(block, axes.index("C"), 0) if "C" in axes else block[None]
+        spatial, halo = block.shape[1:], self.shallow.halo
+        out = np.zeros(spatial, np.uint8)
+        for corner in np.ndindex(*(-(-s // PREVIEW_TILE) for s in spatial)):
+            if self.stop.is_set():  # checked between tiles, as for the U-Net
+                return None
+            inner = tuple(slice(c * PREVIEW_TILE, min(s, (c + 1) * PREVIEW_TILE))
+                          for c, s in zip(corner, spatial))
+            cut = tuple(slice(max(0, a.start - halo), min(s, a.stop + halo))
+                        for a, s in zip(inner, spatial))
+            classes = self.shallow.predict(block[(slice(None), *cut)])
+            keep = tuple(slice(a.start - c.start, a.stop - c.start) for a, c in zip(inner, cut))
+            out[inner] = classes[keep] + 1
+        return out
+
+
+def first_answer_data(config: TrainConfig, pairs: list[tuple[Any, Any]], norm: Any
+                      ) -> TrainingSet:
+    """The strokes as training data, prepared as the trainer will, for the first answer
+    (a shallow classifier fitted before the trainer looks for a starting model)."""
+    patch = config.resolved_patch_shape
+    return prepare_pairs(pairs, axes=config.axes, dims=config.dims, task=config.task,
+                         normalization=norm, n_classes=config.n_classes,
+                         val_fraction=config.val_fraction, region=validation_region(config),
+                         context=patch, seed=config.seed)
