@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.core.io import classes_dtype
 from napari_unet.core.objects.frames import objects_per_frame
+from napari_unet.core.prediction.outputs import KINDS, allocate_outputs
 from napari_unet.core.prediction.predict import predict
 from napari_unet.core.prediction.uncertainty import uncertainty
 from napari_unet.core.progress import Progress
@@ -30,15 +30,8 @@ def _zarr_outputs(model, image, axes: str) -> dict[str, Any]:
 
     plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
     root = zarr.open_group(tempfile.mkdtemp(prefix="napari-unet-"), mode="w")
-    k = model.out_channels
-    chunks = tuple(min(s, 256) for s in plan.out_shape)
-    return {
-        "probabilities": root.create_array(
-            "probabilities", shape=(k, *plan.out_shape), chunks=(k, *chunks), dtype="float32"),
-        "classes": root.create_array(
-            "classes", shape=plan.out_shape, chunks=chunks,
-            dtype=classes_dtype(k)),
-    }
+    return allocate_outputs(KINDS, model.out_channels, plan.out_shape, group=root,
+                            chunks=tuple(min(s, 256) for s in plan.out_shape))
 
 
 def _lazy_uncertainty(probabilities):

@@ -84,8 +84,9 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     """Predict one input. Every result is written to a temporary sibling of its path in
     ``plan``; they are moved into place when ``stack`` closes without an error."""
     from napari_unet.core.axes import parse_axes
-    from napari_unet.core.io import classes_dtype, create_zarr, read_image, write_result
+    from napari_unet.core.io import read_image, write_result
     from napari_unet.core.outputs import staged
+    from napari_unet.core.prediction.outputs import allocate_outputs
     from napari_unet.core.prediction.predict import predict
 
     image = read_image(path, lazy=path.is_file() and path.stat().st_size > LAZY_BYTES)
@@ -120,13 +121,8 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     else:
         out = None
         if fmt == "zarr":
-            k = model.out_channels
-            out = {}
-            for kind in need:
-                shape = (k, *axes_plan.out_shape) if kind == "probabilities" else \
-                    axes_plan.out_shape
-                dtype = np.float32 if kind == "probabilities" else classes_dtype(k)
-                out[kind] = create_zarr(stores[kind], shape=shape, dtype=dtype)
+            out = allocate_outputs(need, model.out_channels, axes_plan.out_shape,
+                                   stores=stores)
         gen = predict(model, image, axes=axes, tile_shape=tile, batch_size=args.batch_size,
                       device=args.device, output=need, out=out)
         results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))

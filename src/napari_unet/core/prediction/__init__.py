@@ -6,6 +6,8 @@ Rooms:
   image border (tiled output equals untiled output).
 * :mod:`~napari_unet.core.prediction.network`: the inference copy of a network (device,
   channels-last, memory per voxel).
+* :mod:`~napari_unet.core.prediction.outputs`: the one rule for output shapes, types and
+  allocation (numpy or zarr), for predict, the CLI, the widget and Dask alike.
 * :mod:`~napari_unet.core.prediction.predict`: the ``predict`` generator and its blocking
   form ``predict_image``.
 * :mod:`~napari_unet.core.prediction.uncertainty`: where the model is unsure.

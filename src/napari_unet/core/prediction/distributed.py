@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.axes import parse_axes
-from napari_unet.core.io import classes_dtype, create_zarr
 from napari_unet.core.model import UNet
 from napari_unet.core.modelfile import dumps_model, load_model, loads_model
+from napari_unet.core.prediction.outputs import allocate_outputs
 from napari_unet.core.prediction.tiling import Tile, plan_grid, read_tile
 from napari_unet.core.progress import Progress
 
@@ -237,15 +237,8 @@ def predict_distributed(
     loop_chunks = [1] * len(plan.out_shape)
     for pos, size in zip(plan.spatial, grid.core_shape):
         loop_chunks[plan.out_axes.index(plan.axes[pos])] = size
-    stores = {}
-    for kind, path in outputs.items():
-        if kind == "probabilities":
-            stores[kind] = create_zarr(path, shape=(k, *plan.out_shape), dtype=np.float32,
-                                       chunks=(k, *loop_chunks))
-        else:
-            stores[kind] = create_zarr(path, shape=plan.out_shape,
-                                       dtype=classes_dtype(k),
-                                       chunks=loop_chunks)
+    # the stores are created here; the workers open them by path and write their tiles
+    allocate_outputs(list(outputs), k, plan.out_shape, stores=outputs, chunks=loop_chunks)
     paths = {kind: str(Path(p).resolve()) for kind, p in outputs.items()}
     blob = dumps_model(net)
     key = hashlib.sha256(blob).hexdigest()

@@ -25,7 +25,6 @@ import torch
 from napari_unet.core.axes import AxesPlan, parse_axes
 from napari_unet.core.devices import is_out_of_memory, resolve_device
 from napari_unet.core.devices import memory_budget as default_memory_budget
-from napari_unet.core.io import classes_dtype
 from napari_unet.core.prediction.network import (
     activation_bytes_per_voxel,
     argmax_channels,
@@ -33,10 +32,10 @@ from napari_unet.core.prediction.network import (
     inference_network,
     uses_channels_last,
 )
+from napari_unet.core.prediction.outputs import KINDS, allocate_outputs, output_spec
 from napari_unet.core.prediction.tiling import TileGrid, auto_core_shape, plan_grid, read_tile
 from napari_unet.core.progress import Progress, run
 
-_KINDS = ("probabilities", "classes")
 _DTYPE_KINDS = "biuf"
 
 
@@ -93,31 +92,29 @@ def _spatial_request(value: Any, plan: AxesPlan, dims: int, name: str) -> tuple[
 
 def _kinds(output: Any, model: Any) -> tuple[str, ...]:
     kinds = (output,) if isinstance(output, str) else tuple(output)
-    bad = [k for k in kinds if k not in _KINDS]
+    bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise ValueError(f"output={output!r} must be one of {_KINDS} or a tuple of them")
+        raise ValueError(f"output={output!r} must be one of {KINDS} or a tuple of them")
     if "classes" in kinds and model.meta.get("task") == "regression":
         raise ValueError("output='classes' makes no sense for a regression model")
     return kinds
 
 
 def _results(kinds: tuple[str, ...], out: Any, plan: AxesPlan, n_out: int) -> dict[str, Any]:
-    shapes = {"probabilities": (n_out, *plan.out_shape), "classes": plan.out_shape}
-    dtypes = {"probabilities": np.float32, "classes": classes_dtype(n_out)}
     given = out if isinstance(out, dict) else ({kinds[0]: out} if out is not None else {})
     if out is not None and not isinstance(out, dict) and len(kinds) > 1:
         raise ValueError("out must be a dict {'probabilities': ..., 'classes': ...} "
                          f"when output={kinds!r}")
-    results = {}
+    results = allocate_outputs([k for k in kinds if given.get(k) is None], n_out, plan.out_shape)
     for kind in kinds:
         arr = given.get(kind)
         if arr is None:
-            results[kind] = np.zeros(shapes[kind], dtype=dtypes[kind])
             continue
-        if tuple(arr.shape) != shapes[kind]:
-            raise ValueError(f"out[{kind!r}] has shape {tuple(arr.shape)}; expected "
-                             f"{shapes[kind]} (axes {'K' if kind == 'probabilities' else ''}"
-                             f"{plan.out_axes})")
+        shape, _ = output_spec(kind, n_out, plan.out_shape)
+        if tuple(arr.shape) != shape:
+            raise ValueError(f"out[{kind!r}]: expected shape {shape} (axes "
+                             f"{'K' if kind == 'probabilities' else ''}{plan.out_axes}), "
+                             f"found {tuple(arr.shape)}")
         results[kind] = arr
     return results
 
