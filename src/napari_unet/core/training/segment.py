@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Segment", "run_segment"]
 
+#: Steps of a segment at which it validates besides its ~10 regular validations.
+EARLY_VALIDATIONS = (20, 50, 100, 200)
+
 
 @dataclass
 class Segment:
@@ -161,6 +164,11 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
     tr.apply_label_updates()
     before = snapshot(tr.net) if tr.steps > 0 else None  # a Continue: where it starts from
     yield tr.prepare_record()
+    if tr.tiles and tr.steps == 0 and not tr.start.startswith("random"):
+        # trained weights (a starting or given model): scored before they change, so a
+        # preview can show them from the first second when they beat the shallow classifier
+        tr.val_loss, tr.val_iou = run.validate()
+        yield run.record("validate", "held-out strokes before training: the starting weights")
     n_val, val_every = 10, cfg.val_every
     next_val = 1.0 / n_val
     val_time = since_val = 0.0
@@ -199,11 +207,13 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
         yield run.record("train")
         since_val += tr.times[-1]
         here = tr.steps - seg.start_step
+        # about ten times per budget, and early ones (steps 20, 50, 100, 200) so that a live
+        # preview can switch to the U-Net as soon as it is better; at most ~10 % of the time
         due = (val_every and here % val_every == 0) or (
-            not val_every and here >= 20 and seg.used(here) >= next_val
-            and since_val >= 9 * val_time)
+            not val_every and (seg.used(here) >= next_val or here in EARLY_VALIDATIONS)
+            and here >= 20 and since_val >= 9 * val_time)
         if tr.tiles and due and seg.used(here) < 1.0:
-            next_val = seg.used(here) + 1.0 / n_val
+            next_val = max(next_val, seg.used(here) + 1.0 / n_val)
             tv = time.perf_counter()
             tr.val_loss, tr.val_iou = run.validate()
             val_time, since_val = time.perf_counter() - tv, 0.0
