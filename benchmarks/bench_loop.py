@@ -50,6 +50,8 @@ from napari_unet.core.training.train import TrainConfig, train_segment
 
 FIRST, MORE, MIN_ERROR, SHARE, VIEW = 0.01, 0.005, 20, 0.1, 1024
 TINY = {"depth": 2, "base_channels": 8, "patch_shape": [64, 64], "batch_size": 4}
+#: ShallowClassifier options of the engine's first answer (``--shallow``; default: its own).
+SHALLOW: dict[str, Any] = {}
 LINES = {"engine": "engine, as shown", "unet": "U-Net only", "forest": "forest (ilastik loop)"}
 
 
@@ -235,7 +237,7 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
     pairs = list(zip(kind.images, paints))
     # as the widget: the first answer from the strokes, before the trainer is built
     previewer = Previewer(Normalization.from_dict(config.normalization), kind.images[0],
-                          config.axes, threading.Event())
+                          config.axes, threading.Event(), SHALLOW)
     pv = Previews(previewer, _view(kind), config.axes)
     if config.dims == 2:
         pv.refit(first_answer_data(config, pairs, previewer.norm))
@@ -363,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             ("--times", "2,5,10,20,40,60,120", "seconds of wall time"),
             ("--strokes-at", "20,40", "seconds: more strokes"), ("--device", "auto", ""),
             ("--start", "auto", "TrainConfig.start (auto: the widget's)"),
-            ("--stop-side", 8000, "side of the Stop image (0: no Stop measurement)")]:
+            ("--stop-side", 8000, "side of the Stop image (0: no Stop measurement)"),
+            ("--shallow", "", "ShallowClassifier options, e.g. sigma_max=16,max_samples=20000")]:
         p.add_argument(flag, default=default, type=type(default), help=text)
     p.add_argument("--quick", action="store_true", help="tiny sizes and times: a smoke run")
     a = p.parse_args(argv)
@@ -371,11 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         a.kinds, a.seeds, a.times, a.strokes_at = "em,nuclei,cells", 1, "1,3,6", "2,4"
         a.stop_side = 2048
+    SHALLOW.update({k: float(v) if k == "sigma_max" else int(v) for k, v in
+                    (kv.split("=") for kv in a.shallow.split(",") if kv.strip())})
     times = [float(t) for t in a.times.split(",")]
     marks = [float(t) for t in a.strokes_at.split(",") if t.strip()]
     importlib.import_module("sklearn.ensemble")  # warm: both loops use it, a napari pays once
     print(f"bench_loop on {describe_device(a.device)}; times {times} s; strokes at 0 and "
-          f"{marks} s; start={a.start}", flush=True)
+          f"{marks} s; start={a.start}; shallow {SHALLOW or 'defaults'}", flush=True)
     for name in [k.strip() for k in a.kinds.split(",") if k.strip()]:
         kind, runs, t = load_kind(name, a.quick), [], time.perf_counter()
         for seed in range(a.seeds):

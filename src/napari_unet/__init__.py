@@ -12,6 +12,8 @@ Qt; each name below is imported on first use.
   model file; :func:`export_bioimageio` writes a bioimage.io package.
 * :class:`TrainConfig` describes a training run; :func:`run` drives any generator above to
   its end.
+* :class:`Trainer` is a run that goes on after it stops and takes new labels while it trains
+  (``trainer.update_labels``), as the Train widget uses it; :func:`train_segment` trains it.
 
 >>> import napari_unet                                                  # doctest: +SKIP
 >>> model = napari_unet.train_model(image, strokes, max_steps=200)      # doctest: +SKIP
@@ -38,10 +40,12 @@ if TYPE_CHECKING:
     from napari_unet.core.prediction.predict import predict, predict_image
     from napari_unet.core.progress import run
     from napari_unet.core.training.config import TrainConfig
-    from napari_unet.core.training.train import train
+    from napari_unet.core.training.loop import Trainer
+    from napari_unet.core.training.train import train, train_segment
 
 __all__ = [
     "TrainConfig",
+    "Trainer",
     "export_bioimageio",
     "load_model",
     "objects",
@@ -51,6 +55,7 @@ __all__ = [
     "save_model",
     "train",
     "train_model",
+    "train_segment",
 ]
 
 #: Public name -> (module, attribute), imported on first use.
@@ -64,6 +69,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "run": ("napari_unet.core.progress", "run"),
     "save_model": ("napari_unet.core.modelfile", "save_model"),
     "train": ("napari_unet.core.training.train", "train"),
+    "Trainer": ("napari_unet.core.training.loop", "Trainer"),
+    "train_segment": ("napari_unet.core.training.train", "train_segment"),
 }
 
 

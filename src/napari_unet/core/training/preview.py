@@ -50,14 +50,17 @@ class Previewer:
         Its axes.
     stop : threading.Event or None
         Checked between two preview tiles.
+    shallow_options : dict, optional
+        Keyword arguments of :class:`ShallowClassifier` (its defaults otherwise).
     """
 
     def __init__(self, normalization: Any, image: Any, axes: str,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, shallow_options: dict[str, Any] | None = None) -> None:
         self.norm, self.image, self.axes, self.stop = normalization, image, axes, stop
         self.stats = normalization.stats(image, axes=axes)
         self.trainer: Trainer | None = None
         self.shallow: ShallowClassifier | None = None
+        self.shallow_options = dict(shallow_options or {})
         self.shallow_iou: float | None = None
         self.spent = 0.0
         self.shown = ""
@@ -76,7 +79,7 @@ class Previewer:
             return
         t = time.perf_counter()
         seed = self.trainer.config.seed if self.trainer is not None else 0
-        self.shallow = ShallowClassifier(seed=seed).fit(data)
+        self.shallow = ShallowClassifier(seed=seed, **self.shallow_options).fit(data)
         self.shallow_iou = _mean(self.shallow.held_out_iou(data))
         if self.trainer is not None:
             self.trainer.exclude_time(time.perf_counter() - t)
