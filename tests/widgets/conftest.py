@@ -62,3 +62,11 @@ def stall_meter():
     meter = StallMeter()
     yield meter
     meter.timer.stop()
+
+
+@pytest.fixture
+def em_viewer(make_napari_viewer):
+    """A viewer with the EM membranes sample (image and painted strokes) open."""
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "em_membranes")
+    return viewer

@@ -11,13 +11,6 @@ import pytest
 from .conftest import dock, tiny, wait_idle
 
 
-@pytest.fixture
-def em_viewer(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-unet", "em_membranes")
-    return viewer
-
-
 @pytest.mark.slow
 def test_strokes_painted_while_training_reach_the_trainer(em_viewer, qtbot):
     viewer = em_viewer

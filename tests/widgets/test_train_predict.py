@@ -8,13 +8,6 @@ import pytest
 from .conftest import dock, tiny, wait_idle
 
 
-@pytest.fixture
-def em_viewer(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-unet", "em_membranes")
-    return viewer
-
-
 @pytest.mark.slow
 def test_train_stop_continue_then_predict_whole_image(em_viewer, qtbot, stall_meter):
     viewer = em_viewer
