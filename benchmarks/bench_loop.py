@@ -119,14 +119,6 @@ def paint_more(truth: np.ndarray, shown: np.ndarray, paint: np.ndarray, seed: in
     return np.where(paint > 0, paint, new).astype(np.uint8)
 
 
-def exclude(trainer: Trainer, seconds: float) -> None:
-    """Leave ``seconds`` out of the trainer's time budget (as the widget does for previews)."""
-    if trainer.segments and hasattr(trainer, "exclude_time"):
-        trainer.exclude_time(seconds)
-    else:  # before the first segment (or without exclude_time): shift the budget's start
-        (trainer.segments[-1] if trainer.segments else trainer).t0 += seconds
-
-
 def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -231,7 +223,7 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
         t = time.perf_counter()
         yield
         paused[0] += time.perf_counter() - t
-        exclude(tr, time.perf_counter() - t)
+        tr.exclude_time(time.perf_counter() - t)
 
     config = TrainConfig(**cfg, max_seconds=float(max(times)))
     pairs = list(zip(kind.images, paints))

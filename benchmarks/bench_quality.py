@@ -55,6 +55,7 @@ from napari_unet.core.metrics import adapted_rand_error, class_scores, match_dat
 from napari_unet.core.normalize import Normalization
 from napari_unet.core.objects.frames import instances, probabilities_to_classes
 from napari_unet.core.objects.tuning import model_instance_options
+from napari_unet.core.progress import run
 from napari_unet.core.training.targets import instance_targets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,13 +242,9 @@ def run_unet(
     config = TrainConfig(**cfg)
     t0 = time.perf_counter()
     gen = train(config, list(zip(case.train_images, case.train_targets)), device=device)
-    last = None
-    while True:
-        try:
-            last = next(gen)
-        except StopIteration as stop:
-            model = stop.value
-            break
+    records = []
+    model = run(gen, records.append)
+    last = records[-1] if records else None
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     probs = [

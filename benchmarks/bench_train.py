@@ -63,6 +63,7 @@ from napari_unet.core.metrics import adapted_rand_error, match_dataset
 from napari_unet.core.model import UNet
 from napari_unet.core.objects.frames import instances, structure_objects
 from napari_unet.core.prediction.predict import predict_image
+from napari_unet.core.progress import run
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.train import TrainConfig, train
 
@@ -112,13 +113,9 @@ def naive_config(seconds: float, seed: int) -> TrainConfig:
 
 
 def run_train(config: TrainConfig, pairs, device: str):
-    gen = train(config, pairs, device=device)
-    steps = 0
-    while True:
-        try:
-            steps = next(gen).step
-        except StopIteration as done:
-            return done.value, steps
+    last = []
+    model = run(train(config, pairs, device=device), last.append)
+    return model, (last[-1].step if last else 0)
 
 
 # --- ISBI -----------------------------------------------------------------------------------

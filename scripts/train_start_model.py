@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from napari_unet.core.progress import run
 from napari_unet.core.training.start_models import START_DIR, save_start_model, signature
 from napari_unet.core.training.train import TrainConfig, train
 
@@ -75,17 +76,12 @@ def main() -> None:
     )
     t = time.perf_counter()
     gen = train(config, pairs, device="auto")
-    while True:
-        try:
-            rec = next(gen)
-            if rec.phase == "validate":
-                print(
-                    f"step {rec.step} loss {rec.loss:.3f} val {rec.val_loss:.3f} iou {rec.val_iou}",
-                    flush=True,
-                )
-        except StopIteration as done:
-            model = done.value
-            break
+    def show(rec) -> None:
+        if rec.phase == "validate":
+            print(f"step {rec.step} loss {rec.loss:.3f} val {rec.val_loss:.3f} iou {rec.val_iou}",
+                  flush=True)
+
+    model = run(gen, show)
     info["recipe"] = (f"scripts/train_start_model.py {a.name} --seconds {a.seconds:g} "
                       f"--depth {a.depth} --channels {a.channels} --seed {a.seed}")
     info["signature"] = signature([im for im, _ in pairs])

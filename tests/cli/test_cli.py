@@ -97,17 +97,12 @@ def test_core_trained_model_predicts_the_same_from_the_cli(tmp_path):
     """The widgets train with core.train and predict with core.predict; the CLI must agree."""
     from napari_unet.core.modelfile import save_model
     from napari_unet.core.prediction.predict import predict_image
+    from napari_unet.core.progress import run
     from napari_unet.core.training.train import TrainConfig, train
 
     image, strokes = tifffile.imread(IMAGE), tifffile.imread(STROKES)
-    gen = train(TrainConfig.from_dict({**TINY, "axes": "YX"}), [(image, strokes)],
-                device="cpu")
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            model = stop.value
-            break
+    model = run(train(TrainConfig.from_dict({**TINY, "axes": "YX"}), [(image, strokes)],
+                      device="cpu"))
     in_viewer = predict_image(model, image, axes="YX", device="cpu")
     path = save_model(model, tmp_path / "gui.unet.safetensors")
     assert main(["predict", str(path), str(IMAGE), "--out", str(tmp_path),

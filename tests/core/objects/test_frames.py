@@ -218,12 +218,7 @@ def test_tiled_generator_reports_progress_and_writes_out():
     out = zarr.create_array(store={}, shape=(64, 64), chunks=(32, 32), dtype="int32")
     gen = instances_tiled(zarr.array(p), block_shape=(32, 32), halo=16, out=out)
     records = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    result = run(gen, records.append)
     assert result is out
     assert records[-1].step == records[-1].total == 12
     np.testing.assert_array_equal(out[:], instances_from_probabilities(p))

@@ -15,6 +15,7 @@ from napari_unet.core.objects.tuning import (
     model_instance_options,
     tune_instance_options,
 )
+from napari_unet.core.progress import run
 from napari_unet.core.training.train import TrainConfig, train
 
 
@@ -74,23 +75,11 @@ def test_training_an_instance_model_fits_its_post_processing(repo_root):
     truth = tifffile.imread(d / "fluo_nuclei_truth.tif")[:160, :160].astype(np.int32)
     tiny = {"depth": 2, "base_channels": 8, "patch_shape": [64, 64], "batch_size": 4}
     config = TrainConfig(task="instances", max_steps=4, **tiny)
-    gen = train(config, [(image, truth)], device="cpu")
     phases = []
-    while True:
-        try:
-            phases.append(next(gen).phase)
-        except StopIteration as stop:
-            model = stop.value
-            break
+    model = run(train(config, [(image, truth)], device="cpu"), lambda r: phases.append(r.phase))
     assert phases.index("tune") == len(phases) - 2 and phases[-1] == "done"
     fitted = model.meta["instance_options"]
     assert fitted["seed_threshold"] in SEED_THRESHOLDS
     assert 0.0 <= fitted["default_f1_at_0.5"] <= fitted["f1_at_0.5"] <= 1.0
     off = TrainConfig(task="instances", max_steps=2, tune_instances=False, **tiny)
-    gen = train(off, [(image, truth)], device="cpu")
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            assert "instance_options" not in stop.value.meta
-            break
+    assert "instance_options" not in run(train(off, [(image, truth)], device="cpu")).meta

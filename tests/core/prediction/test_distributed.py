@@ -10,15 +10,12 @@ from napari_unet.core.io import read_image, write_zarr
 from napari_unet.core.model import UNet
 from napari_unet.core.prediction.distributed import predict_distributed, start_client
 from napari_unet.core.prediction.predict import predict_image
+from napari_unet.core.progress import run
 
 
 def _run(gen):
     records = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as stop:
-            return records, stop.value
+    return records, run(gen, records.append)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import zarr
 from napari_unet.core.model import UNet
 from napari_unet.core.normalize import Normalization
 from napari_unet.core.prediction.predict import PredictProgress, predict, predict_image
+from napari_unet.core.progress import run
 from tests.core._unet import sensitive_unet
 
 REPO = Path(__file__).resolve().parents[3]
@@ -138,14 +139,9 @@ def test_results_written_tile_by_tile_into_zarr(em_crop, tmp_path):
         "classes": store.create_array("c", shape=(71, 83), chunks=(32, 32), dtype="uint8"),
     }
     records = []
-    gen = predict(model, em_crop, axes="YX", tile_shape=(32, 32), batch_size=2, device="cpu",
-                  output=("probabilities", "classes"), out=out)
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    result = run(predict(model, em_crop, axes="YX", tile_shape=(32, 32), batch_size=2,
+                         device="cpu", output=("probabilities", "classes"), out=out),
+                 records.append)
     assert result["probabilities"] is out["probabilities"]
     assert all(isinstance(r, PredictProgress) for r in records)
     assert [r.step for r in records] == [0, 2, 4, 6, 8, 9] and records[-1].total == 9
@@ -220,12 +216,10 @@ def test_out_of_memory_halves_batch_then_tile_and_says_so(em_crop):
 
 
 def _drain(gen):
-    while True:
-        try:
-            yield next(gen)
-        except StopIteration as stop:
-            yield stop.value
-            return
+    """The records of ``gen``, then its value, as one list."""
+    records = []
+    value = run(gen, records.append)
+    return [*records, value]
 
 
 def test_memory_budget_sets_the_tiles_and_keeps_the_result(em_crop):

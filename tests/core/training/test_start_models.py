@@ -7,6 +7,7 @@ import pytest
 import tifffile
 import torch
 
+from napari_unet.core.progress import run
 from napari_unet.core.training.start_models import (
     START_DIR,
     available,
@@ -71,11 +72,7 @@ def test_choose_start_follows_the_strokes_and_refuses_other_data(samples):
 
 
 def _model(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as done:
-            return done.value
+    return run(gen)
 
 
 def test_train_starts_from_it_by_default_and_not_when_told(samples):

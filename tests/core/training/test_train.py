@@ -12,6 +12,7 @@ import torch
 
 from napari_unet.core.devices import is_out_of_memory
 from napari_unet.core.model import UNet
+from napari_unet.core.progress import run as drive
 from napari_unet.core.training.prior import estimate_prior
 from napari_unet.core.training.schedule import lr_factor
 from napari_unet.core.training.train import TrainConfig, TrainProgress, train
@@ -34,11 +35,7 @@ def nuclei(repo_root):
 def run(gen):
     """Drive a training generator; return (records, model)."""
     records = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as done:
-            return records, done.value
+    return records, drive(gen, records.append)
 
 
 def nuclei_iou(model, image, truth):

@@ -220,8 +220,7 @@ class Trainer:
         )
 
     def run(self, *, max_steps: int | None = None, max_seconds: float | None = None,
-            stop: Any = None, since: float | None = None,
-            ) -> Generator[TrainProgress, None, UNet]:
+            stop: Any = None) -> Generator[TrainProgress, None, UNet]:
         """Train one segment; yield progress; return a CPU copy of the network.
 
         The budget defaults to the config's for the first segment and to the same budget
@@ -229,14 +228,14 @@ class Trainer:
         the segments' budgets (a Continue extends it, without a second warm-up); a later
         segment whose held-out loss ends worse than where it started gives its weights back
         (the record and :attr:`notes` say so). ``stop`` (an object with ``is_set()``) ends
-        the segment within one step; ``since`` is when its time budget started (default
-        now; the first segment counts from the trainer's creation).
+        the segment within one step. The first segment's time budget counts from the
+        trainer's creation (data preparation included), a later one's from its call.
         """
         cfg = self.config
         if max_steps is None and max_seconds is None:
             max_steps, max_seconds = cfg.max_steps, cfg.max_seconds
         first = not self.segments
-        start = self.t0 if first and since is None else (since or time.perf_counter())
+        start = self.t0 if first else time.perf_counter()
         seg = Segment(max_steps=max_steps, max_seconds=max_seconds, start_step=self.steps,
                       t0=start, warmup=cfg.warmup_steps if first else 0)
         self.segments.append(seg)
@@ -247,17 +246,20 @@ class Trainer:
 
     def lr_at(self, seg: Segment, used: float) -> float:
         """Learning rate at ``used`` (share of ``seg``'s budget) of segment ``seg``."""
-        done = len(self.segments) - 1
-        progress = (done + min(1.0, used)) / len(self.segments) if self.segments else used
+        progress = (len(self.segments) - 1 + min(1.0, used)) / len(self.segments)
         f = lr_factor(progress, self.steps - seg.start_step, warmup_steps=seg.warmup,
                       schedule=self.config.schedule)
         return self.config.lr * f * self.lr_scale
 
     def exclude_time(self, seconds: float) -> None:
         """Leave ``seconds`` spent outside training (a live preview between two steps) out of
-        the running segment's time budget and speed figures."""
+        the running segment's time budget and speed figures; before the first segment, out
+        of the first budget (which counts from the trainer's creation)."""
+        seconds = max(0.0, float(seconds))
         if self.segments:
-            self.segments[-1].paused += max(0.0, float(seconds))
+            self.segments[-1].paused += seconds
+        else:
+            self.t0 += seconds
 
     def model_copy(self) -> UNet:
         """A CPU, eval-mode copy of the network (the trainer keeps training its own)."""

@@ -111,15 +111,14 @@ def train_segment(
         max_steps, max_seconds = cfg.max_steps, cfg.max_seconds
     tune = cfg.task == "instances" and cfg.tune_instances and pairs is not None
     budget = 0.9 * max_seconds if (tune and max_seconds) else max_seconds
-    t0 = trainer.t0 if not trainer.segments else time.perf_counter()
-    gen = trainer.run(max_steps=max_steps, max_seconds=budget, stop=stop,
-                      since=None if not trainer.segments else t0)
+    gen = trainer.run(max_steps=max_steps, max_seconds=budget, stop=stop)
     while True:
         try:
             record = next(gen)
         except StopIteration as end:
             return end.value
         if tune and record.phase == "done":  # the model is trained, in eval mode
+            t0 = trainer.segments[-1].t0  # when this segment's time budget started
             deadline = time.perf_counter() + _TUNE_SECONDS
             if max_seconds:
                 deadline = min(deadline, t0 + max_seconds)
