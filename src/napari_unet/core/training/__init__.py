@@ -15,6 +15,8 @@ Rooms:
 * :mod:`~napari_unet.core.training.prior`: the class prior of unpainted pixels.
 * :mod:`~napari_unet.core.training.start_models`: shipped starting models and their choice.
 * :mod:`~napari_unet.core.training.loop`: the training loop, a class that owns its state.
+* :mod:`~napari_unet.core.training.presets`: the widget's size presets (steps, a time cap,
+  early stopping when the held-out strokes stop improving).
 * :mod:`~napari_unet.core.training.train`: ``train(config, pairs)``, the generator.
 """
 

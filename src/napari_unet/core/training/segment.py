@@ -27,10 +27,15 @@ if TYPE_CHECKING:
     from napari_unet.core.model import UNet
     from napari_unet.core.training.loop import Trainer
 
-__all__ = ["Segment", "run_segment"]
+__all__ = ["Plateau", "Segment", "run_segment"]
 
 #: Steps of a segment at which it validates besides its ~10 regular validations.
 EARLY_VALIDATIONS = (20, 50, 100, 200)
+#: A validation counts as progress when it lowers the best held-out loss by this share
+#: (and by at least PLATEAU_FLOOR, so that a loss near zero does not count as progress).
+PLATEAU_DELTA, PLATEAU_FLOOR = 0.01, 1e-3
+#: Early stopping waits for this share of the budget and this many steps of a segment.
+PLATEAU_AFTER = (0.2, 100)
 
 
 @dataclass
@@ -44,6 +49,8 @@ class Segment:
     warmup: int = 0
     #: Seconds spent outside training (live previews): not counted in the time budget.
     paused: float = 0.0
+    #: Why the segment ended before its budget (a plateau of the held-out loss), else None.
+    stopped_early: str | None = None
 
     def seconds(self) -> float:
         """Seconds this segment has trained (wall time less :attr:`paused`)."""
@@ -57,6 +64,38 @@ class Segment:
         if self.max_seconds:
             used = max(used, self.seconds() / self.max_seconds)
         return used
+
+
+class Plateau:
+    """Counts validations that do not lower the held-out loss (``TrainConfig.patience``).
+
+    A validation is progress when its loss is below the best so far by at least
+    :data:`PLATEAU_DELTA` of the best; :meth:`update` says when ``patience`` validations in a
+    row, counted once a segment is past :data:`PLATEAU_AFTER`, made none.
+    """
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the best loss (the held-out strokes changed)."""
+        self.best, self.best_step, self.waited = float("inf"), -1, 0
+
+    def update(self, loss: float, step: int, *, counting: bool) -> bool:
+        """Note one validation; True when training should stop."""
+        if self.best == float("inf") or (
+                loss < self.best - max(PLATEAU_DELTA * abs(self.best), PLATEAU_FLOOR)):
+            self.best, self.best_step, self.waited = loss, step, 0
+            return False
+        if counting:
+            self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def words(self, step: int) -> str:
+        return (f"stopped early at step {step}: the held-out loss has not improved by "
+                f"{PLATEAU_DELTA:.0%} over the last {self.waited} validations (best "
+                f"{self.best:.3f} at step {self.best_step})")
 
 
 def crop_to(t: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor | None:
@@ -173,11 +212,14 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
     next_val = 1.0 / n_val
     val_time = since_val = 0.0
     best = (float("inf"), None, -1)  # held-out loss, weights, step (for keep="best")
+    plateau = Plateau(cfg.patience)
+    seg.stopped_early = None
     while True:
         used = seg.used(tr.steps - seg.start_step)
         if used >= 1.0 or (stop is not None and stop.is_set()):
             break
         if tr.apply_label_updates():
+            plateau.reset()  # other held-out strokes: another loss scale
             yield run.record("labels", f"new strokes: {tr.data.n_train_labelled} labelled "
                              f"pixels for training, {tr.data.n_val_labelled} held out")
         run.lr = tr.lr_at(seg, used)
@@ -219,10 +261,17 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
             val_time, since_val = time.perf_counter() - tv, 0.0
             if tr.val_loss < best[0]:
                 best = (tr.val_loss, snapshot(tr.net), tr.steps)
+            counting = seg.used(here) >= PLATEAU_AFTER[0] and here >= PLATEAU_AFTER[1]
+            if plateau.update(tr.val_loss, tr.steps, counting=counting):
+                seg.stopped_early = plateau.words(tr.steps)
+                tr.notes.append(seg.stopped_early)
+                yield run.record("validate", seg.stopped_early)
+                break
             yield run.record("validate")
     kept = _choose_weights(run, best, before)
     model = _finish(run, kept)
-    yield run.record("done", f"done: {tr.steps} steps, kept {kept}")
+    why = f"; {seg.stopped_early}" if seg.stopped_early else ""
+    yield run.record("done", f"done: {tr.steps} steps, kept {kept}{why}")
     return model
 
 
@@ -277,6 +326,7 @@ def _fill_meta(tr: Trainer, model: UNet, kept: str, prior: dict | None) -> None:
         "steps": tr.steps,
         "steps_total": tr.lineage_steps + tr.steps,
         "segments": len(tr.segments),
+        "stopped_early": tr.segments[-1].stopped_early if tr.segments else None,
         "seconds": round(sum(tr.times), 2),
         "batch_size": tr.batch_size,
         "patch_shape": list(tr.patch),
