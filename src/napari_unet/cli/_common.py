@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,83 +17,122 @@ class BadInput(ValueError):
 
 
 class Bar:
-    """A text progress bar on stderr, drawn from core progress records.
+    """A progress bar on stderr drawn by tqdm from core progress records.
 
-    On a terminal the bar is redrawn in place; otherwise (logs, pipes) a line is printed at
-    every tenth of the job and at its end. ``quiet`` silences it.
+    On a terminal tqdm redraws the bar in place (at most ten times a second); otherwise (logs,
+    pipes) tqdm's line is printed at every tenth of the job and once at its end, so a log holds
+    about eleven readable lines. The loss and validation loss of training records, and the
+    record's message, go to the bar's postfix. ``quiet`` silences it. The record's ``step`` is
+    a count of steps done and ``total`` may grow (a job that re-plans).
     """
 
-    def __init__(self, label: str, *, quiet: bool = False, stream: TextIO | None = None,
-                 width: int = 28) -> None:
+    def __init__(self, label: str, *, quiet: bool = False, stream: TextIO | None = None) -> None:
         self.label = label
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
-        self.width = width
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._bar: Any = None
         self._last_decile = -1
-        self._last_draw = 0.0
-        self._t0 = time.perf_counter()
-        self._open = False
+        self._last_line = ""
 
-    def _line(self, record: Any) -> str:
-        step, total = int(getattr(record, "step", 0)), int(getattr(record, "total", 0))
-        frac = min(1.0, step / total) if total > 0 else 0.0
-        filled = round(frac * self.width)
-        parts = [f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                 f"{step}/{total if total > 0 else '?'}"]
-        loss = getattr(record, "loss", None)
-        if loss is not None:
-            parts.append(f"loss {loss:.4f}")
-        val = getattr(record, "val_loss", None)
-        if val is not None:
-            parts.append(f"val {val:.4f}")
-        parts.append(f"{time.perf_counter() - self._t0:.0f}s")
-        message = getattr(record, "message", "")
-        if message:
-            parts.append(str(message)[:60])
-        return "  ".join(parts)
+    def _make(self, total: int) -> Any:
+        from tqdm import tqdm
+
+        if self.tty:
+            return tqdm(total=total or None, desc=self.label, file=self.stream,
+                        mininterval=0.1, dynamic_ncols=True, leave=True)
+        # off a terminal tqdm only formats (written as whole lines by update/close)
+        return tqdm(total=total or None, desc=self.label, file=_Discard(), mininterval=1e9,
+                    ascii=True, ncols=100, leave=False)
 
     def update(self, record: Any) -> None:
         """Show one progress record."""
         if self.quiet:
             return
-        total = int(getattr(record, "total", 0))
-        step = int(getattr(record, "step", 0))
-        if self.tty:
-            now = time.perf_counter()
-            if now - self._last_draw < 0.1 and step < total:
-                return
-            self._last_draw = now
-            self.stream.write("\r\033[K" + self._line(record))
-            self._open = True
-        else:
+        step, total = int(getattr(record, "step", 0)), int(getattr(record, "total", 0))
+        if self._bar is None:
+            self._bar = self._make(total)
+        bar = self._bar
+        if total > 0 and bar.total != total:
+            bar.total = total
+        postfix = _postfix(record)
+        if postfix:
+            bar.set_postfix_str(postfix, refresh=False)
+        bar.update(step - bar.n)
+        if not self.tty:
             decile = int(10 * step / total) if total > 0 else 0
-            if decile == self._last_decile:
-                return
-            self._last_decile = decile
-            self.stream.write(self._line(record) + "\n")
-        self.stream.flush()
+            if decile != self._last_decile:
+                self._last_decile = decile
+                self._write_line()
 
-    def close(self) -> None:
-        """End the bar's line."""
-        if self._open and not self.quiet:
-            self.stream.write("\n")
+    def _write_line(self) -> None:
+        line = str(self._bar)
+        if line != self._last_line:
+            self._last_line = line
+            self.stream.write(line + "\n")
             self.stream.flush()
-        self._open = False
+
+    def close(self, *, done: bool = False) -> None:
+        """End the bar; ``done`` (the job finished) shows it full (100 %)."""
+        bar, self._bar = self._bar, None
+        if bar is None or self.quiet:
+            return
+        if done:
+            if bar.total is None or bar.total < bar.n:
+                bar.total = max(bar.n, 1)
+            bar.update(bar.total - bar.n)
+        if self.tty:
+            bar.close()
+        else:
+            self._bar = bar
+            self._write_line()
+            self._bar = None
+            bar.close()
+
+
+class _Discard:
+    """A stream that drops what tqdm writes (used when tqdm only formats lines)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _postfix(record: Any) -> str:
+    """``loss 0.1234, val 0.2345, <message>`` from a progress record (training or other)."""
+    parts = []
+    loss = getattr(record, "loss", None)
+    if loss is not None:
+        parts.append(f"loss {loss:.4f}")
+    val = getattr(record, "val_loss", None)
+    if val is None:
+        val = (getattr(record, "metrics", None) or {}).get("val_loss")
+    if val is not None:
+        parts.append(f"val {val:.4f}")
+    message = getattr(record, "message", "")
+    if message:
+        parts.append(str(message)[:40])
+    return ", ".join(parts)
 
 
 def drive(gen: Generator[Any, None, Any], bar: Bar) -> Any:
     """Run a core generator to its end, showing its records; returns its value.
 
-    Ctrl-C closes the generator (the core then frees its memory) and is re-raised.
+    Ctrl-C closes the generator (the core then frees its memory) and is re-raised; the bar
+    shows 100 % only when the job finished.
     """
+    done = False
     try:
-        return run(gen, bar.update)
+        value = run(gen, bar.update)
+        done = True
+        return value
     except BaseException:
         gen.close()
         raise
     finally:
-        bar.close()
+        bar.close(done=done)
 
 
 def say(message: str, *, quiet: bool = False) -> None:
