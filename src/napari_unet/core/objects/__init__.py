@@ -9,7 +9,9 @@ Rooms:
   split where their shape narrows.
 * :mod:`~napari_unet.core.objects.tuning`: fitting the watershed's options to training masks.
 * :mod:`~napari_unet.core.objects.frames`: classes from probabilities, the one dispatcher that
-  builds objects for a model (frame by frame), and the object table.
+  builds objects for a model (frame by frame), and the object table of one volume.
+* :mod:`~napari_unet.core.objects.table`: tables of objects over named axes (per time point,
+  physical sizes, mean intensity and probability) and their CSV files.
 """
 
 from napari_unet.core.objects.frames import (
@@ -23,6 +25,7 @@ from napari_unet.core.objects.frames import (
     volume_spacing,
 )
 from napari_unet.core.objects.semantic import class_objects, structure_objects
+from napari_unet.core.objects.table import measure_objects, write_csv
 from napari_unet.core.objects.tiled import instances_tiled
 from napari_unet.core.objects.watershed import InstanceOptions, instances_from_probabilities
 
@@ -34,10 +37,12 @@ __all__ = [
     "instances",
     "instances_from_probabilities",
     "instances_tiled",
+    "measure_objects",
     "object_table",
     "objects_for_model",
     "objects_per_frame",
     "probabilities_to_classes",
     "structure_objects",
     "volume_spacing",
+    "write_csv",
 ]
