@@ -12,6 +12,9 @@ painted images, scored on dev images nobody painted, at each time point (default
 * ``forest``: the ilastik recipe (``bench_quality.run_rf``: multiscale features, 50 trees), one
   fit on the same strokes; its fit time is in the table, and before it the forest shows nothing.
 
+* ``--ablate key=value[,key=value]``: one more engine line with those ``TrainConfig`` fields
+  (e.g. ``pseudo_labels=0.5``, self-labels on the unpainted pixels), same seeds and strokes.
+
 Medians over seeds, then the issue's targets. Last, the speed of a training step: the engine's
 pipeline against a bare float32 PyTorch step on the same batch (``bench_train.case_speed``).
 Run alone on a quiet machine: ``.venv/bin/python benchmarks/bench_strokes.py`` (all kinds, 3
@@ -21,6 +24,7 @@ seeds; ``--seeds 1 --times 15,30,60`` for a shorter run; ``--quick``: a one-minu
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -43,11 +47,13 @@ TARGET_60 = {"nuclei": 0.85, "cells": 0.70}
 
 
 def engine_run(kind: bl.Kind, paints: list[np.ndarray], seed: int, times: list[float], *,
-               start: str, device: str, quick: bool) -> dict[str, Any]:
+               start: str, device: str, quick: bool, extra: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
     """Train once with snapshots scored at ``times``; the scoring pauses the budget."""
     cfg = {"axes": kind.case.axes, "dims": len(kind.case.axes), "seed": seed, "start": start,
            **{k: v for k, v in kind.case.config.items() if k != "class_names"},
-           **(bl.TINY if quick else {}), "max_steps": None, "max_seconds": float(max(times))}
+           **(bl.TINY if quick else {}), "max_steps": None, "max_seconds": float(max(times)),
+           **(extra or {})}
     t0, paused = time.perf_counter(), [0.0]
     tr = Trainer(TrainConfig(**cfg), list(zip(kind.images, paints)), device=device)
     todo, rows = sorted(times), {}
@@ -81,14 +87,15 @@ def forest_run(kind: bl.Kind, paints: list[np.ndarray], seed: int, times: list[f
 def summary(kind: bl.Kind, runs: list[dict[str, Any]], times: list[float]) -> list[str]:
     """Rows of the table (median over seeds) and the verdicts of the issue's targets."""
     metrics = ["IoU", *(["F1"] if kind.dev_objects is not None else [])]
+    methods = [k for k in METHODS if k in runs[0]]
     lines, verdicts = [], []
     med: dict[tuple[str, str], list[float]] = {}
     for m in metrics:
-        for k in METHODS:
+        for k in methods:
             med[k, m] = [statistics.median(r[k]["rows"][t][m] for r in runs) for t in times]
             lines.append(f"| {kind.case.name} | {METHODS[k]} | {m} | "
                          + " | ".join(f"{v:.3f}" for v in med[k, m]) + " |")
-    iou = {k: dict(zip(times, med[k, "IoU"])) for k in METHODS}
+    iou = {k: dict(zip(times, med[k, "IoU"])) for k in methods}
     if 60 in times:
         d = iou["engine"][60] - iou["forest"][60]
         verdicts.append(f"IoU >= forest + 0.05 at 60 s: {'met' if d >= 0.05 else 'MISSED'} "
@@ -119,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="crops, a tiny net, 2D kinds only")
     p.add_argument("--no-speed", action="store_true", help="skip the step-speed comparison")
+    p.add_argument("--ablate", default="", help="key=value,... TrainConfig fields of an extra "
+                   "engine line, e.g. pseudo_labels=0.5")
     args = p.parse_args(argv)
+    ablate = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.ablate.split(",")
+                                            if kv)}
+    if ablate:
+        METHODS["ablate"] = "engine, " + ", ".join(f"{k}={v}" for k, v in ablate.items())
     warnings.filterwarnings("ignore")
     times = [float(t) for t in args.times.split(",")]
     kinds = [k for k in args.kinds.split(",") if not (args.quick and k == "nuclei3d")]
@@ -138,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                                      device=args.device, quick=args.quick),
                 "random": engine_run(kind, paints, seed, times, start="none",
                                      device=args.device, quick=args.quick),
-                "forest": forest_run(kind, paints, seed, times)})
+                "forest": forest_run(kind, paints, seed, times),
+                **({"ablate": engine_run(kind, paints, seed, times, start="auto",
+                                         device=args.device, quick=args.quick, extra=ablate)}
+                   if ablate else {})})
         rows = summary(kind, runs, times)
         print("\n".join(rows[:-1]), flush=True)
         notes.append(rows[-1])

@@ -71,6 +71,11 @@ class TrainConfig:
         Shape of a held-out region; empty: half the patch in-plane, the whole patch in Z.
     val_every : int or None
         Validate every this many steps; None: about ten times per budget.
+    pseudo_labels : float
+        Weight of the self-label term on unpainted pixels (semantic task;
+        :mod:`~napari_unet.core.training.pseudo`); 0 = off, the default.
+    pseudo_threshold : float
+        Least confidence of an unpainted pixel's prediction for it to be used.
     patience : int or None
         Stop early when this many validations in a row have not lowered the held-out loss
         by at least 1 % of its best value (a plateau), counted once a fifth of the budget
@@ -143,6 +148,8 @@ class TrainConfig:
     val_region: list[int] = field(default_factory=list)
     val_every: int | None = None
     patience: int | None = None
+    pseudo_labels: float = 0.0
+    pseudo_threshold: float = 0.9
     keep: str = "last"
     prior: str = "off"
     amp: bool = True
@@ -174,6 +181,14 @@ class TrainConfig:
                                           or self.patience < 1):
             raise ValueError(f"TrainConfig.patience: expected a whole number of validations "
                              f">= 1 (or None), found {self.patience!r}")
+        if not (isinstance(self.pseudo_labels, numbers.Real) and self.pseudo_labels >= 0
+                and math.isfinite(self.pseudo_labels)):
+            raise ValueError(f"TrainConfig.pseudo_labels: expected a weight >= 0, found "
+                             f"{self.pseudo_labels!r}")
+        if not (isinstance(self.pseudo_threshold, numbers.Real)
+                and 0.5 <= self.pseudo_threshold <= 1.0):
+            raise ValueError(f"TrainConfig.pseudo_threshold: expected a probability in "
+                             f"[0.5, 1], found {self.pseudo_threshold!r}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"TrainConfig.keep must be 'best' or 'last', got {self.keep!r}")
         if self.prior not in ("auto", "on", "off"):

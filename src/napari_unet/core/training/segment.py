@@ -21,6 +21,7 @@ from napari_unet.core.prediction.network import channels_last_format
 from napari_unet.core.training.augment import augment
 from napari_unet.core.training.config import TrainProgress
 from napari_unet.core.training.prior import apply_prior, wants_prior
+from napari_unet.core.training.pseudo import pseudo_label_loss, pseudo_weight
 from napari_unet.core.training.validation import evaluate
 
 if TYPE_CHECKING:
@@ -175,6 +176,10 @@ class _Run:
         with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = net(x)
         loss = tr.loss_fn(out.float(), y, w)
+        weight = pseudo_weight(tr.config.pseudo_labels, tr.steps)
+        if weight > 0 and tr.data.task == "semantic":
+            loss = loss + weight * pseudo_label_loss(out.float(), y,
+                                                     threshold=tr.config.pseudo_threshold)
         if not torch.isfinite(loss):  # undo what the forward pass changed
             with torch.no_grad():
                 for b, old in zip(net.buffers(), buffers):
