@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, metavar="MODEL", help="model file to write")
     t.add_argument("--task", choices=("semantic", "instances", "regression"))
     t.add_argument("--dims", choices=("2d", "3d"), help="2D (slice by slice) or 3D model")
-    t.add_argument("--axes", help="axes of the images, e.g. YX, ZYX, CYX (default: guessed)")
+    t.add_argument("--axes", help="axes of the images, e.g. YX, ZYX, CYX (default: the file's "
+                                  "metadata, else guessed)")
+    t.add_argument("--scene", metavar="NAME|INDEX",
+                   help="scene (series) of multi-scene files to train on (default: the first)")
     t.add_argument("--max-seconds", type=float, metavar="S", help="time budget")
     t.add_argument("--steps", type=int, metavar="N", help="step budget")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -76,12 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated: probabilities, classes, instances (objects; of "
                         "the structure classes 2..K for a semantic model) (default: instances "
                         "for instance models, probabilities for regression, else classes)")
-    p.add_argument("--axes", help="axes of the inputs, e.g. YX, ZYX, CYX (default: the "
-                                  "model's, else guessed)")
+    p.add_argument("--axes", help="axes of the inputs, e.g. YX, ZYX, CYX (default: the file's "
+                                  "metadata, else the model's, else guessed)")
+    p.add_argument("--scene", metavar="NAME|INDEX",
+                   help="scene (series) of multi-scene inputs to predict (default: the first)")
     p.add_argument("--spacing", metavar="S[,S..]",
                    help="physical pixel size per spatial axis (Z, Y, X) of the inputs, e.g. "
                         "0.5,0.1,0.1; instances are sized and split in these units (default: "
-                        "1 each)")
+                        "the file's physical pixel sizes, else 1 each)")
     p.add_argument("--tile-size", metavar="N[,N..]",
                    help="output pixels per tile per spatial axis (default: from memory)")
     p.add_argument("--batch-size", type=int, metavar="N", help="tiles per forward pass")
