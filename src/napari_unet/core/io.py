@@ -2,7 +2,10 @@
 
 Used by the command line and the Load widget. Zarr inputs stay lazy (a zarr array is
 returned; nothing is read until indexed); the other formats are read into memory (``.npy``
-files are memory-mapped). Outputs are written atomically where the format allows it.
+files are memory-mapped). Microscope formats (``.czi``, ``.nd2``, ``.lif``) are read through
+bioio by :func:`napari_unet.core.imagefile.open_image`, which also gives every format's
+metadata (axes, physical sizes, channel names, scenes). Outputs are written atomically where
+the format allows it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from typing import Any
 import numpy as np
 
 #: File suffixes read by :func:`read_image`, lower case.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr",
+                  ".czi", ".nd2", ".lif")
+#: Compound suffixes recognised in names (``a.ome.tif`` has stem ``a``).
+COMPOUND_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr")
+#: Suffixes :func:`read_image` hands to bioio.
+BIOIO_READS = (".czi", ".nd2", ".lif")
 #: Output formats written by :func:`write_result`.
 OUTPUT_FORMATS = ("tif", "zarr")
 
@@ -46,7 +54,18 @@ def classes_dtype(n_classes: int) -> np.dtype:
 
 
 def to_numpy(array: Any) -> np.ndarray:
-    """``array`` in memory: dask arrays are computed, zarr and numpy arrays read."""
+    """``array`` in memory: dask arrays are computed, zarr and numpy arrays read.
+
+    Raises
+    ------
+    ValueError
+        If a zarr array declares far more pixels than its store holds
+        (:func:`napari_unet.core.imagefile.check_stored_size`).
+    """
+    if hasattr(array, "nbytes_stored"):
+        from napari_unet.core.imagefile import check_stored_size
+
+        check_stored_size(array, what=f"zarr array {getattr(array, 'store_path', '')}".strip())
     return np.asarray(array.compute() if hasattr(array, "compute") else array)
 
 
@@ -70,7 +89,7 @@ def _holds_zarr(path: Path) -> bool:
 def stem(path: str | os.PathLike) -> str:
     """The name of an input without its image suffix (``a.ome.tif`` -> ``a``)."""
     name = Path(path).name
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *IMAGE_SUFFIXES):
+    for suffix in (*COMPOUND_SUFFIXES, *IMAGE_SUFFIXES):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
@@ -140,7 +159,9 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
     Parameters
     ----------
     path : str or PathLike
-        A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg``, ``.npy`` file or a zarr store.
+        A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg``, ``.npy`` file or a zarr store; any
+        other file is read through bioio (:func:`napari_unet.core.imagefile.open_image`, first
+        scene, singleton axes dropped).
     lazy : bool
         Also keep tif files lazy: a read-only zarr view of the file, read page by page.
 
@@ -156,7 +177,8 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the suffix is unknown or the file cannot be decoded.
+        If the suffix is unknown or the file cannot be decoded, or a tif header declares more
+        pixels than the file holds.
     """
     path = Path(path)
     if not path.exists():
@@ -168,6 +190,11 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
+            from napari_unet.core.imagefile import check_tiff_size
+
+            with tifffile.TiffFile(str(path)) as tif:
+                if tif.series:
+                    check_tiff_size(path, tif.series[0])
             if lazy:
                 import zarr
 
@@ -182,8 +209,13 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
             from skimage.io import imread
 
             return np.asarray(imread(str(path)))
+        if suffix in BIOIO_READS:
+            from napari_unet.core.imagefile import open_image
+
+            return open_image(path).data
     except (OSError, ValueError, KeyError) as err:
-        if isinstance(err, FileNotFoundError):
+        if isinstance(err, FileNotFoundError) or (
+                isinstance(err, ValueError) and str(path) in str(err)):
             raise
         raise ValueError(f"image {str(path)!r} cannot be read: {err}") from err
     raise ValueError(
