@@ -29,7 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_unet.core.export.bioimageio_docs import MODEL_ATTACHMENT, cover_image, documentation
+from napari_unet.core.export.bioimageio_docs import (
+    INSTANCE_POSTPROCESSING,
+    MODEL_ATTACHMENT,
+    cover_image,
+    documentation,
+)
 from napari_unet.core.export.formats import (
     ONNX_OPSET,
     eval_copy,
@@ -187,7 +192,8 @@ def _write_package(net: UNet, card: dict[str, Any], x: np.ndarray, y: np.ndarray
     tifffile.imwrite(folder / "sample_input.tif", x, photometric="minisblack")
     tifffile.imwrite(folder / "sample_output.tif", y, photometric="minisblack")
     cover_image(x, y, folder / "cover.png")
-    (folder / "documentation.md").write_text(documentation(card), encoding="utf-8")
+    (folder / "documentation.md").write_text(documentation(
+        card, instance_options=net.meta.get("instance_options")), encoding="utf-8")
     save_model(net, folder / MODEL_ATTACHMENT, train_config=card.get("train_config"),
                training_data=card.get("training_data"), validation=card.get("validation"),
                name=card["name"], description=card.get("description"))
@@ -284,10 +290,24 @@ def _rdf(net: UNet, card: dict[str, Any], x: np.ndarray, folder: Path, authors: 
         "weights": weights,
         "config": {
             "bioimageio": {"reproducibility_tolerance": [_tolerance(folder)]},
-            "napari_unet": {"task": task, "axes": card.get("axes"),
-                            "model_file": MODEL_ATTACHMENT},
+            "napari_unet": _napari_unet_config(net, card),
         },
     }
+
+
+def _napari_unet_config(net: UNet, card: dict[str, Any]) -> dict[str, Any]:
+    """The rdf's ``config.napari_unet``: task, axes, the attached model file and, for a model
+    that fitted its instance post-processing at training, those settings
+    (:data:`INSTANCE_POSTPROCESSING`), which :func:`import_bioimageio` restores."""
+    config: dict[str, Any] = {"task": net.meta.get("task", "semantic"),
+                              "axes": card.get("axes"), "model_file": MODEL_ATTACHMENT}
+    fitted = net.meta.get("instance_options")
+    if isinstance(fitted, dict) and fitted:
+        config["instance_postprocessing"] = {
+            "method": INSTANCE_POSTPROCESSING,
+            **{k: v for k, v in fitted.items() if isinstance(v, (int, float, str, bool))},
+        }
+    return config
 
 
 def _tolerance(folder: Path) -> dict[str, Any]:

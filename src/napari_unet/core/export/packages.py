@@ -92,7 +92,7 @@ def import_bioimageio(path: str | Path) -> UNet:
         if MODEL_ATTACHMENT in names:
             target = Path(tmp) / MODEL_ATTACHMENT
             target.write_bytes(read(MODEL_ATTACHMENT, "attachments"))
-            return load_model(target)
+            return _with_instance_options(load_model(target), rdf, path)
         entry = (rdf.get("weights") or {}).get("pytorch_state_dict")
         if not isinstance(entry, dict) or not entry.get("source"):
             raise ValueError(f"bioimage.io package {str(path)!r} has no pytorch_state_dict "
@@ -117,7 +117,52 @@ def import_bioimageio(path: str | Path) -> UNet:
                        source=f"bioimage.io package {str(path)!r}")
     model = UNet(**kwargs)
     model.load_state_dict(state)
-    return model.eval()
+    return _with_instance_options(model.eval(), rdf, path)
+
+
+_OPTION_KEYS = ("foreground_threshold", "seed_threshold", "min_seed_pixels")
+
+
+def package_instance_options(rdf: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The instance post-processing settings in the rdf's ``config.napari_unet``
+    (``instance_postprocessing``), checked; ``None`` when the package has none."""
+    config = rdf.get("config") if isinstance(rdf.get("config"), dict) else {}
+    ours = config.get("napari_unet") if isinstance(config.get("napari_unet"), dict) else {}
+    entry = ours.get("instance_postprocessing")
+    if entry is None:
+        return None
+    field = "config.napari_unet.instance_postprocessing"
+    if not isinstance(entry, dict):
+        raise ValueError(f"bioimage.io package {str(path)!r}: {field}: expected a mapping, "
+                         f"found {type(entry).__name__}")
+    out = {k: v for k, v in entry.items() if k != "method"}
+    for key in _OPTION_KEYS:
+        value = out.get(key)
+        top = 1.0 if key != "min_seed_pixels" else float("inf")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not 0.0 <= float(value) <= top or value != value):
+            raise ValueError(f"bioimage.io package {str(path)!r}: {field}.{key}: expected a "
+                             f"number in [0, {top:g}], found {value!r}")
+    return out
+
+
+def _with_instance_options(model: UNet, rdf: dict[str, Any], path: Path) -> UNet:
+    """Restore the rdf's instance post-processing into ``model.meta["instance_options"]``
+    (a model file that already has them must agree: a package edited by hand is refused)."""
+    options = package_instance_options(rdf, path)
+    if options is None:
+        return model
+    have = model.meta.get("instance_options")
+    if have:
+        if any(float(have.get(k, -1)) != float(options[k]) for k in _OPTION_KEYS):
+            raise ValueError(
+                f"bioimage.io package {str(path)!r}: config.napari_unet.instance_postprocessing "
+                f"{ {k: options[k] for k in _OPTION_KEYS} } differs from the model's own "
+                f"{ {k: have.get(k) for k in _OPTION_KEYS} }; the package was edited, export "
+                f"it again")
+        return model
+    model.meta["instance_options"] = options
+    return model
 
 
 def validate_bioimageio(path: str | Path, *, io_checks: bool = True) -> tuple[bool, str]:
