@@ -44,6 +44,7 @@ __all__ = [
     "channel_layers",
     "check_stored_size",
     "check_tiff_size",
+    "file_spacing",
     "normalize_unit",
     "open_image",
 ]
@@ -173,6 +174,19 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None) -> Im
     return _open_bioio(path, scene)
 
 
+def file_spacing(image: ImageFile, axes: str) -> tuple[float, ...] | None:
+    """The file's physical pixel sizes for the Z/Y/X axes of ``axes``, in their order.
+
+    None unless the file gives a size for every one of them (a partial spacing would be a
+    wrong anisotropy) and ``axes`` are the file's own axes.
+    """
+    volume = [a for a in axes.upper() if a in "ZYX"]
+    if image.axes is None or axes.upper() != image.axes or not all(
+            a in image.scale for a in volume):
+        return None
+    return tuple(image.scale[a] for a in volume)
+
+
 # ------------------------------------------------------------------------------ helpers
 def _pick_scene(path: Path, scenes: Sequence[str], scene: str | int | None) -> int:
     """Index of ``scene`` (name or index) among ``scenes``."""
@@ -206,6 +220,13 @@ def _finish(path: Path, data: Any, axes: str | None, scale: Mapping[str, float],
             index_tuple = tuple(0 if i in drop else slice(None) for i in range(data.ndim))
             data = data[index_tuple]
             axes = "".join(a for i, a in enumerate(axes) if i not in drop)
+    if axes is not None:
+        from napari_unet.core.axes import check_axes
+
+        try:
+            axes = check_axes(axes, ndim=data.ndim)
+        except ValueError:  # e.g. no Y/X: the file's axes are of no use to us
+            axes = None
     keep = axes or ""
     scale = {a: float(scale[a]) for a in keep
              if scale.get(a) and np.isfinite(scale[a]) and scale[a] > 0}
@@ -471,7 +492,8 @@ def _open_bioio(path: Path, scene: str | int | None) -> ImageFile:
         from napari_unet.core.io import IMAGE_SUFFIXES
 
         raise ValueError(
-            f"image {str(path)!r} cannot be read ({type(err).__name__}: {err}); expected one of "
+            f"image {str(path)!r} cannot be read ({type(err).__name__}: "
+            f"{str(err).split('. ')[0]}); expected one of "
             f"{', '.join(IMAGE_SUFFIXES)}; for microscope formats: {_FORMATS_HINT}") from err
     index = _pick_scene(path, scenes, scene)
     img.set_scene(index)
