@@ -50,13 +50,54 @@ def em_membranes() -> tuple[list, dict]:
     return pairs, info
 
 
-RECIPES = {"em_membranes": em_membranes}
+def _pairs(folder: str) -> list[tuple[Path, Path]]:
+    lines = (DATA / folder / "pairs.csv").read_text().splitlines()[1:]
+    return [(DATA / folder / ln.split(",")[0], DATA / folder / ln.split(",")[1]) for ln in lines]
+
+
+def _read(path: Path) -> np.ndarray:
+    import tifffile
+
+    if path.suffix == ".tif":
+        return tifffile.imread(path)
+    return np.asarray(Image.open(path))
+
+
+def _foreground_pairs(paths: list[tuple[Path, Path]]) -> list:
+    """Image (first channel of RGB(A)) and 1 = background, 2 = foreground from an instance mask."""
+    pairs = []
+    for image_path, mask_path in paths:
+        image = _read(image_path)
+        if image.ndim == 3:
+            image = image[..., 0]
+        pairs.append((image, np.where(_read(mask_path) > 0, 2, 1).astype(np.uint8)))
+    return pairs
+
+
+def fluo_nuclei() -> tuple[list, dict]:
+    paths = _pairs("dsb2018_fluo_nuclei")
+    scored = set(range(2, len(paths), 3))  # bench_quality._dsb's test images: never seen here
+    pairs = _foreground_pairs([p for i, p in enumerate(paths) if i not in scored])
+    info = {
+        "description": "fluorescence nuclei: 1 = background, 2 = nucleus",
+        "data": "Kaggle DSB 2018 stage1_train fluorescence subset (BBBC038, CC0; Caicedo et al. "
+        "2019), the 40 images that benchmarks/bench_quality.py does not score (every third "
+        "image from index 2 is its test set), dense masks as foreground "
+        "(see ../shared/data/dsb2018_fluo_nuclei)",
+        "class_names": ["background", "nucleus"],
+    }
+    return pairs, info
+
+
+RECIPES = {"em_membranes": em_membranes, "fluo_nuclei": fluo_nuclei}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("name", choices=sorted(RECIPES))
     p.add_argument("--seconds", type=float, default=900)
+    p.add_argument("--steps", type=int, default=None,
+                   help="a step budget (reproducible on any machine); --seconds still caps it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--depth", type=int, default=TrainConfig.depth)
     p.add_argument("--channels", type=int, default=TrainConfig.base_channels)
@@ -65,7 +106,7 @@ def main() -> None:
     a = p.parse_args()
     pairs, info = RECIPES[a.name]()
     config = TrainConfig(
-        max_steps=None,
+        max_steps=a.steps,
         max_seconds=a.seconds,
         seed=a.seed,
         prior="off",
@@ -82,8 +123,10 @@ def main() -> None:
                   flush=True)
 
     model = run(gen, show)
-    info["recipe"] = (f"scripts/train_start_model.py {a.name} --seconds {a.seconds:g} "
+    steps = f" --steps {a.steps}" if a.steps else ""
+    info["recipe"] = (f"scripts/train_start_model.py {a.name} --seconds {a.seconds:g}{steps} "
                       f"--depth {a.depth} --channels {a.channels} --seed {a.seed}")
+    info["steps"] = int((model.meta.get("training") or {}).get("steps", 0))
     info["signature"] = signature([im for im, _ in pairs])
     info["trained_seconds"] = round(time.perf_counter() - t, 1)
     path = save_start_model(model, START_DIR / (a.out or a.name), info)

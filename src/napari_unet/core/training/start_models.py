@@ -159,7 +159,11 @@ def choose_start(
 ) -> tuple[UNet | None, str]:
     """The starting model that fits ``pairs``, or None; with the reason, for the record.
 
-    The returned model's last layer is permuted so that its channel ``c`` is painting value
+    The rule: a shipped model fits when it has the painting's number of classes, the
+    images look like its training images (:func:`distance` <= 3 on up to 8 painted images)
+    and it already agrees with the strokes (balanced accuracy >= 0.7 under the best class
+    order); of those that fit, the one that agrees best with the strokes is chosen (ties: the
+    nearest in appearance). The returned model's last layer is permuted so that its channel ``c`` is painting value
     ``c + 1`` of these pairs.
     """
     if task != "semantic" or dims != 2 or axes.upper() not in ("YX", "TYX"):
@@ -175,7 +179,7 @@ def choose_start(
     if not planes:
         return None, "nothing painted"
     k = n_classes or int(max(int(np.max(p)) for _, p in planes))
-    reasons = []
+    reasons, fits = [], []
     for name in names if names is not None else available():
         model, info = load_start_model(name)
         if model.out_channels != k:
@@ -189,13 +193,19 @@ def choose_start(
         if acc < 0.7:
             reasons.append(f"{name}: disagrees with the strokes (balanced accuracy {acc:.2f})")
             continue
-        if order != tuple(range(k)):
-            with torch.no_grad():
-                idx = torch.as_tensor(order)
-                model.head.weight.copy_(model.head.weight[idx])
-                model.head.bias.copy_(model.head.bias[idx])
-        return model, (
-            f"{name} (distance {d:.1f}, balanced accuracy on the strokes "
-            f"{acc:.2f}, class order {list(order)})"
-        )
-    return None, "; ".join(reasons) or "no starting model shipped"
+        fits.append((acc, -d, name, model, order))
+    if not fits:
+        return None, "; ".join(reasons) or "no starting model shipped"
+    # the rule: of the models that fit, the one that agrees best with the strokes, then the
+    # one whose training images look most alike
+    acc, neg_d, name, model, order = max(fits, key=lambda f: (round(f[0], 2), f[1]))
+    if order != tuple(range(k)):
+        with torch.no_grad():
+            idx = torch.as_tensor(order)
+            model.head.weight.copy_(model.head.weight[idx])
+            model.head.bias.copy_(model.head.bias[idx])
+    others = f"; also fit: {', '.join(f[2] for f in fits if f[2] != name)}" if len(fits) > 1 else ""
+    return model, (
+        f"{name} (distance {-neg_d:.1f}, balanced accuracy on the strokes "
+        f"{acc:.2f}, class order {list(order)}{others})"
+    )
