@@ -84,17 +84,25 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     """Predict one input. Every result is written to a temporary sibling of its path in
     ``plan``; they are moved into place when ``stack`` closes without an error."""
     from napari_unet.core.axes import parse_axes
-    from napari_unet.core.io import read_image, write_result
+    from napari_unet.core.imagefile import file_spacing, open_image
+    from napari_unet.core.io import write_result
     from napari_unet.core.outputs import staged
     from napari_unet.core.prediction.outputs import allocate_outputs
     from napari_unet.core.prediction.predict import predict
 
-    image = read_image(path, lazy=path.is_file() and path.stat().st_size > LAZY_BYTES)
-    axes = choose_axes(tuple(image.shape), given=args.axes, model_axes=model.meta.get("axes"),
-                       dims=model.dims, in_channels=model.in_channels,
-                       source=f"input {str(path)!r}")
+    # the file's axes and pixel sizes unless --axes / --spacing say otherwise (lazy when big)
+    source = open_image(path, scene=args.scene)
+    image = source.data
+    axes = choose_axes(tuple(image.shape), given=args.axes or source.axes,
+                       model_axes=model.meta.get("axes"), dims=model.dims,
+                       in_channels=model.in_channels, source=f"input {str(path)!r}")
     axes_plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
     spacing = _spacing(args.spacing, axes, f"input {str(path)!r}")
+    if spacing is None:
+        spacing = file_spacing(source, axes)
+    taken = source.describe(axes=not args.axes, scale=args.spacing is None)
+    if taken:
+        say(f"{path.name}: from the file: {taken}", quiet=args.quiet)
     need = tuple(k for k in ("probabilities", "classes")
                  if k in kinds or (k == "probabilities" and "instances" in kinds))
     tile = ints(args.tile_size, what="--tile-size") if args.tile_size else None

@@ -98,6 +98,29 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     return list(zip(images, labels))
 
 
+def _file_axes(sources: list[Any], *, given: str | None) -> str | None:
+    """The images' axes from their files' metadata (None when ``--axes`` is given or a file
+    does not say); files that disagree are refused."""
+    if given:
+        return None
+    found = {src.axes for src in sources}
+    if None in found:
+        return None
+    if len(found) > 1:
+        listed = ", ".join(f"{src.path.name}: {src.axes}" for src in sources)
+        raise BadInput(f"the images' files give different axes ({listed}); expected the same "
+                       f"axes for every image; give --axes or train on them separately")
+    return found.pop()
+
+
+def _physical(source: Any, axes: str) -> dict[str, Any]:
+    """The first image's physical pixel sizes and units for the model card (when known)."""
+    if not source.scale or source.axes != axes:
+        return {}
+    return {"spacing": {a: source.scale[a] for a in axes if a in source.scale},
+            "units": {a: source.units[a] for a in axes if a in source.units}}
+
+
 def _save(net: Any, out: Path, **card: Any) -> Path:
     """Save the model at ``out``; if that fails, at a stated fallback path (then raise)."""
     from napari_unet.core.modelfile import save_model
@@ -119,6 +142,7 @@ def _save(net: Any, out: Path, **card: Any) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Train a model and save it; 143 when a SIGTERM stopped training (the model is saved)."""
     from napari_unet.core.export.loading import load_any_model
+    from napari_unet.core.imagefile import open_image
     from napari_unet.core.io import read_image
     from napari_unet.core.outputs import check_model_out
     from napari_unet.core.pairing import check_painting
@@ -134,12 +158,14 @@ def run(args: argparse.Namespace) -> int:
         model = load_any_model(args.from_model)
         base = dict((getattr(model, "card", None) or {}).get("train_config") or {})
     config = _config(args, base)
-    pairs = [(lazy(read_image(i)), lazy(read_image(lab))) for i, lab in files]
+    sources = [open_image(i, scene=args.scene) for i in images]
+    pairs = [(lazy(src.data), lazy(read_image(lab))) for src, (_, lab) in zip(sources, files)]
     for (img, lab), path in zip(pairs, labels):
         check_painting(lab, image=img, task=config.task, n_classes=config.n_classes,
                        source=f"labels {str(path)!r}")
     first = pairs[0][0]
-    axes = choose_axes(tuple(first.shape), given=args.axes,
+    from_file = _file_axes(sources, given=args.axes)
+    axes = choose_axes(tuple(first.shape), given=args.axes or from_file,
                        model_axes=config.axes if (args.config or base) else None,
                        dims=config.dims,
                        in_channels=None if model is None else model.in_channels,
@@ -151,8 +177,10 @@ def run(args: argparse.Namespace) -> int:
         if len(img.shape) != len(axes):
             raise BadInput(f"image {str(path)!r} has {len(img.shape)} dimensions; the first "
                            f"image's axes {axes!r} need {len(axes)}")
-    say(f"training a {config.dims}D {config.task} model on {len(pairs)} image(s), axes {axes}",
-        quiet=args.quiet)
+    taken = sources[0].describe(axes=bool(from_file))
+    taken = f" (from the file: {taken})" if taken else ""
+    say(f"training a {config.dims}D {config.task} model on {len(pairs)} image(s), axes "
+        f"{axes}{taken}", quiet=args.quiet)
     state = _Signals()
     gen = train(config, pairs, model=model, device=args.device, stop=state.stop)
     with _first_signal_stops(state, quiet=args.quiet):
@@ -161,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         out = _save(net, out, train_config=config,
                     training_data={"images": [str(p) for p in images],
                                    "labels": [str(p) for p in labels],
+                                   **_physical(sources[0], axes),
                                    **{k: v for k, v in (net.meta.get("training") or {}).items()
                                       if k != "config"}})
     val = net.meta.get("validation")

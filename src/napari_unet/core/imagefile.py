@@ -103,10 +103,11 @@ class ImageFile:
     scene: str | None = None
     scenes: tuple[str, ...] = ("0",)
 
-    def describe(self) -> str:
-        """What was taken from the file, in words (for progress lines and status bars)."""
-        parts = [f"axes {self.axes}" if self.axes else "axes not stored"]
-        if self.scale:
+    def describe(self, *, axes: bool = True, scale: bool = True) -> str:
+        """What the file says, in words (for progress lines and status bars); ``axes`` and
+        ``scale`` False leave those out (when the user gave them). Empty when nothing."""
+        parts = [f"axes {self.axes}"] if axes and self.axes else []
+        if scale and self.scale:
             parts.append("pixel size " + ", ".join(
                 f"{a} {v:g}{' ' + self.units[a] if a in self.units else ''}"
                 for a, v in self.scale.items()))
