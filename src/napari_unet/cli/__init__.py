@@ -71,14 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shared(t)
 
     p = sub.add_parser("predict", help="predict images with a model",
-                       description="Predict images; writes <input stem>_<output>.tif|.zarr.")
+                       description="Predict images; writes <input stem>_<output>.tif|.zarr "
+                                   "or <input stem>.ome.zarr.")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (sorted)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--output", metavar="LIST",
                    help="comma-separated: probabilities, classes, instances (objects; of "
-                        "the structure classes 2..K for a semantic model) (default: instances "
-                        "for instance models, probabilities for regression, else classes)")
+                        "the structure classes 2..K for a semantic model), table (one CSV "
+                        "row per object and time point: <stem>_objects.csv) (default: "
+                        "instances for instance models, probabilities for regression, else "
+                        "classes)")
     p.add_argument("--axes", help="axes of the inputs, e.g. YX, ZYX, CYX (default: the file's "
                                   "metadata, else the model's, else guessed)")
     p.add_argument("--scene", metavar="NAME|INDEX",
@@ -91,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output pixels per tile per spatial axis (default: from memory)")
     p.add_argument("--batch-size", type=int, metavar="N", help="tiles per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--format", choices=("tif", "zarr"), default="tif")
+    p.add_argument("--format", choices=("tif", "zarr", "ome-zarr"), default="tif",
+                   help="tif or zarr: one file per output; ome-zarr: one <stem>.ome.zarr "
+                        "store per input (probabilities as an image, classes and instances "
+                        "as label images, physical scale and units, a pyramid when big)")
     p.add_argument("--scheduler", metavar="local:N|ADDRESS",
                    help="spread the tiles over a Dask cluster: local:N worker processes, a "
                         "scheduler address (tcp://host:8786) or a scheduler file (.json)")

@@ -19,7 +19,7 @@ from napari_unet.cli._common import (
     say,
 )
 
-OUTPUTS = ("probabilities", "classes", "instances")
+OUTPUTS = ("probabilities", "classes", "instances", "table")
 #: tif inputs bigger than this are read tile by tile instead of whole.
 LAZY_BYTES = 2 << 30
 
@@ -33,9 +33,10 @@ def _outputs(text: str | None, task: str) -> tuple[str, ...]:
     if bad or not kinds:
         raise BadInput(f"--output {text!r}: expected a comma-separated list of "
                        f"{', '.join(OUTPUTS)}")
-    if "instances" in kinds and task == "regression":
-        raise BadInput("--output instances needs a segmentation model (instances or semantic); "
-                       "this one is a regression model")
+    for objects in ("instances", "table"):
+        if objects in kinds and task == "regression":
+            raise BadInput(f"--output {objects} needs a segmentation model (instances or "
+                           f"semantic); this one is a regression model")
     if "classes" in kinds and task == "regression":
         raise BadInput("--output classes makes no sense for a regression model")
     return kinds
@@ -60,23 +61,41 @@ def _spacing(text: str | None, axes: str, source: str) -> tuple[float, ...] | No
         raise BadInput(f"--spacing {text!r} for {source} (axes {axes}): {err}") from err
 
 
-def _instances(probabilities: Any, axes: str, target: Path, *, spacing: Any, quiet: bool,
-               meta: dict[str, Any]) -> Path:
+def _instances(probabilities: Any, axes: str, target: Any, *, spacing: Any, quiet: bool,
+               meta: dict[str, Any]) -> Any:
     """Objects per time point, as Predict makes them
     (:func:`~napari_unet.core.objects.frames.objects_per_frame`: Z, Y and X form one volume).
 
-    Zarr targets are filled by the core (block by block for lazy instance-model
+    ``target`` is a staged (temporary) path, or an array of an OME-Zarr store. Zarr targets
+    (and store arrays) are filled by the core (block by block for lazy instance-model
     probabilities of one frame, so memory stays bounded); tif targets are written at the end.
-    ``target`` is a staged (temporary) path, moved into place by the caller.
+    Returns the labels (an array).
     """
     from napari_unet.core.io import write_result
     from napari_unet.core.objects.frames import objects_per_frame
 
-    zarr = target.suffix == ".zarr"
+    path = isinstance(target, Path)
+    zarr = not path or target.suffix == ".zarr"
     gen = objects_per_frame(probabilities, meta, axes=axes, spacing=spacing,
                             out=target if zarr else None)
     labels = drive(gen, Bar("instances", quiet=quiet))
-    return target if zarr else write_result(target, labels)
+    if not zarr:
+        write_result(target, labels)
+    return labels
+
+
+def _physical(spacing: tuple[float, ...] | None, axes: str, source: Any = None,
+              ) -> tuple[dict[str, float], dict[str, str]]:
+    """Physical size and unit per axis letter of the results (axes ``axes``, no C):
+    ``--spacing`` (one value per axis of the object volume) wins over what the file says
+    (``source.scale``/``source.units`` of an opened image file, when known)."""
+    scale = dict(getattr(source, "scale", None) or {})
+    units = dict(getattr(source, "units", None) or {})
+    if spacing is not None:
+        volume = [a for a in axes if a not in "TS"]
+        scale.update(zip(volume, spacing))
+    return ({a: float(v) for a, v in scale.items() if a in axes},
+            {a: str(u) for a, u in units.items() if a in axes and a in scale})
 
 
 def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
@@ -103,24 +122,54 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     taken = source.describe(axes=not args.axes, scale=args.spacing is None)
     if taken:
         say(f"{path.name}: from the file: {taken}", quiet=args.quiet)
+    objects = "instances" in kinds or "table" in kinds
     need = tuple(k for k in ("probabilities", "classes")
-                 if k in kinds or (k == "probabilities" and "instances" in kinds))
+                 if k in kinds or (k == "probabilities" and objects))
     tile = ints(args.tile_size, what="--tile-size") if args.tile_size else None
     if tile is not None and len(tile) == 1:
         tile = tile * model.dims
     fmt = args.format
-    # a temporary path for every result, requested or only a step towards instances
-    tmp = {k: stack.enter_context(staged(plan[k])) for k in kinds}
+    out_axes = axes_plan.out_axes
+    # physical sizes of the results; R: pass the opened image file as source= once it exists
+    scale, units = _physical(spacing, out_axes)
+    if fmt == "ome-zarr" and "S" in out_axes:
+        raise BadInput(f"--format ome-zarr for input {str(path)!r} (axes {axes}): OME-Zarr has "
+                       f"no axis for samples (S); use --format zarr or tif")
+    # a temporary path for every result, requested or only a step towards objects
+    kept = tuple(k for k in kinds if k != "table")
+    store_kinds = tuple(k for k in OUTPUTS if k in kept or k in need or
+                        (k == "instances" and objects))
+    tmp = {} if fmt == "ome-zarr" else {k: stack.enter_context(staged(plan[k])) for k in kept}
+    if fmt == "ome-zarr":
+        tmp["store"] = stack.enter_context(staged(plan[kept[0]]))
+    if "table" in kinds:
+        tmp["table"] = stack.enter_context(staged(plan["table"]))
     scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(
         prefix=".napari-unet-", dir=plan[kinds[0]].parent)))
+
+    def make_store(chunks: tuple[int, ...] | None = None) -> Any:
+        from napari_unet.core.ngff import ResultStore
+
+        return ResultStore(tmp["store"], kinds=store_kinds, axes=out_axes,
+                           shape=axes_plan.out_shape, n_classes=model.out_channels,
+                           scale=scale, units=units, chunks=chunks,
+                           class_names=_class_names(model))
+
+    store = None
     stores = {k: tmp[k] if k in kinds and fmt == "zarr" else scratch / f"{k}.zarr"
               for k in need}
+    bar = Bar(f"predict {path.name}", quiet=args.quiet)
     if args.scheduler:
         from napari_unet.core.prediction.distributed import predict_distributed
 
-        gen = predict_distributed(model, image, axes=axes, outputs=stores,
-                                  scheduler=args.scheduler, tile_shape=tile, device=args.device)
-        results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
+        made: list[Any] = []
+        gen = predict_distributed(
+            model, image, axes=axes, outputs=stores, scheduler=args.scheduler,
+            tile_shape=tile, device=args.device,
+            store=(lambda chunks: made.append(make_store(chunks)) or made[-1])
+            if fmt == "ome-zarr" else None)
+        results = drive(gen, bar)
+        store = made[0] if made else None
         if fmt == "tif":
             results = {kind: z[...] for kind, z in results.items()}
             for kind in need:
@@ -128,20 +177,39 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
                     write_result(tmp[kind], results[kind])
     else:
         out = None
-        if fmt == "zarr":
+        if fmt == "ome-zarr":
+            store = make_store()
+            out = {k: store.arrays[k] for k in need}
+        elif fmt == "zarr":
             out = allocate_outputs(need, model.out_channels, axes_plan.out_shape,
                                    stores=stores)
         gen = predict(model, image, axes=axes, tile_shape=tile, batch_size=args.batch_size,
                       device=args.device, output=need, out=out)
-        results = drive(gen, Bar(f"predict {path.name}", quiet=args.quiet))
+        results = drive(gen, bar)
         for kind in need:
             if kind in kinds and fmt == "tif":
-                axes_out = ("K" if kind == "probabilities" else "") + axes_plan.out_axes
-                write_result(tmp[kind], results[kind], axes=axes_out)
-    if "instances" in kinds:
-        _instances(results["probabilities"], axes_plan.out_axes, tmp["instances"],
-                   spacing=spacing, quiet=args.quiet, meta=model.meta)
-    return [plan[k] for k in kinds]
+                axes_kind = ("K" if kind == "probabilities" else "") + out_axes
+                write_result(tmp[kind], results[kind], axes=axes_kind)
+    labels = None
+    if objects:
+        target = (store.arrays["instances"] if store is not None else
+                  tmp.get("instances", scratch / "instances.zarr"))
+        labels = _instances(results["probabilities"], out_axes, target, spacing=spacing,
+                            quiet=args.quiet, meta=model.meta)
+    if store is not None:
+        store.finish()
+    if "table" in kinds:
+        from napari_unet.core.objects.table import measure_objects, write_csv
+
+        table = measure_objects(labels, axes=out_axes, image=image, image_axes=axes,
+                                probabilities=results["probabilities"], spacing=scale)
+        write_csv(tmp["table"], table, inputs=(path,))
+    return list(dict.fromkeys(plan[k] for k in kinds))
+
+
+def _class_names(model: Any) -> list[str] | None:
+    names = list(model.meta.get("class_names") or [])
+    return names if len(names) == model.out_channels else None
 
 
 def run(args: argparse.Namespace) -> None:
@@ -159,11 +227,15 @@ def run(args: argparse.Namespace) -> None:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"--out {str(out_dir)!r}: expected a folder, found a file")
+    if args.format == "ome-zarr" and "table" in kinds and "instances" not in kinds:
+        kinds = (*kinds, "instances")  # the store keeps the objects the table describes
     plans = plan_predictions(inputs, kinds, out_dir, args.format)  # before any work
     for plan in plans:
         for target in plan.values():
             if target.is_dir():
                 check_replaceable_folder(target, what="output")
+            if target.suffix == ".csv" and target.is_dir():
+                raise BadInput(f"object table {str(target)!r}: expected a file, found a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, plan in zip(inputs, plans):
         with contextlib.ExitStack() as stack:

@@ -2,8 +2,10 @@
 
 The one rule for output paths, shared by the command line and the Python API:
 
-* a prediction of ``<input>`` is written to ``<out>/<input stem>_<output>.<tif|zarr>``
-  (:func:`plan_predictions`); two inputs that would share an output path, or an output path
+* a prediction of ``<input>`` is written to ``<out>/<input stem>_<output>.<tif|zarr>``, or
+  with the OME-Zarr format to one store ``<out>/<input stem>.ome.zarr`` holding every output,
+  and its object table to ``<out>/<input stem>_objects.csv`` (:func:`plan_predictions`);
+  two inputs that would share an output path, or an output path
   that is also an input, are refused before anything is read, with a message that names both;
 * a model is written only where it cannot replace an input or a file that is not a model
   (:func:`check_model_out`), and if saving still fails after training, the model is saved to
@@ -24,16 +26,33 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from napari_unet.core.io import output_path
+from napari_unet.core.io import output_path, stem
 
 __all__ = [
+    "PREDICTION_FORMATS",
     "check_model_out",
     "check_replaceable_folder",
     "fallback_model_path",
     "plan_predictions",
+    "prediction_path",
     "same_path",
     "staged",
 ]
+
+
+#: Formats of prediction outputs: one file/store per output, or one OME-Zarr store per input.
+PREDICTION_FORMATS = ("tif", "zarr", "ome-zarr")
+
+
+def prediction_path(out_dir: str | os.PathLike, source: str | os.PathLike, kind: str,
+                    fmt: str) -> Path:
+    """Where output ``kind`` of ``source`` goes (see the module notes); ``kind="table"`` is
+    the object table."""
+    if kind == "table":
+        return Path(out_dir) / f"{stem(source)}_objects.csv"
+    if fmt == "ome-zarr":
+        return Path(out_dir) / f"{stem(source)}.ome.zarr"
+    return output_path(out_dir, source, kind, fmt)
 
 
 def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -54,11 +73,12 @@ def plan_predictions(inputs: Sequence[str | os.PathLike], kinds: Sequence[str], 
     inputs : sequence of path
         The input images, in order.
     kinds : sequence of str
-        The outputs asked for, e.g. ``("probabilities", "classes")``.
+        The outputs asked for, e.g. ``("probabilities", "classes")``; ``"table"`` for the
+        object table.
     out_dir : path
         The output folder.
-    fmt : {"tif", "zarr"}
-        The output format.
+    fmt : {"tif", "zarr", "ome-zarr"}
+        The output format (``ome-zarr``: every output of an input in one store).
 
     Returns
     -------
@@ -74,8 +94,10 @@ def plan_predictions(inputs: Sequence[str | os.PathLike], kinds: Sequence[str], 
     plans: list[dict[str, Path]] = []
     owner: dict[Path, Path] = {}
     for source in inputs:
-        plan = {k: output_path(out_dir, source, k, fmt) for k in kinds}
-        for target in plan.values():
+        if fmt not in PREDICTION_FORMATS:
+            raise ValueError(f"format: expected one of {PREDICTION_FORMATS}, found {fmt!r}")
+        plan = {k: prediction_path(out_dir, source, k, fmt) for k in kinds}
+        for target in dict.fromkeys(plan.values()):
             key = target.resolve()
             if key in owner:
                 raise ValueError(

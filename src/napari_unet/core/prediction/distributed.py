@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import numpy as np
 from napari_unet.core.axes import parse_axes
 from napari_unet.core.model import UNet
 from napari_unet.core.modelfile import dumps_model, load_model, loads_model
+from napari_unet.core.ngff import ResultStore, write_block
 from napari_unet.core.prediction.outputs import allocate_outputs
 from napari_unet.core.prediction.tiling import Tile, plan_grid, read_tile
 from napari_unet.core.progress import Progress
@@ -137,9 +138,12 @@ def _worker_model(blob: bytes, key: str, device: str) -> Any:
 
 def _run_tile(blob: bytes, key: str, source: Any, axes: str, frame: tuple[int, ...],
               tile: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
-              tile_shape: tuple[int, ...], stats: Any, outputs: dict[str, str],
+              tile_shape: tuple[int, ...], stats: Any,
+              outputs: dict[str, tuple[str, tuple[int, ...]]],
               device: str, threads: int | None) -> int:
-    """Worker task: predict one tile and write its core into the output stores."""
+    """Worker task: predict one tile and write its core into the output stores
+    (``outputs``: per kind, the zarr array's path and its axis order, see
+    :func:`~napari_unet.core.ngff.write_block`)."""
     import torch
     import zarr
 
@@ -159,12 +163,12 @@ def _run_tile(blob: bytes, key: str, source: Any, axes: str, frame: tuple[int, .
                         batch_size=1, device=device, output=kinds, norm_stats=stats)
     core = tuple(slice(c - i, d - i) for c, d, i in zip(t.core_start, t.core_stop, t.input_start))
     index = plan.out_index(frame, t.core_slices)
-    for kind, path in outputs.items():
+    for kind, (path, order) in outputs.items():
         target = zarr.open_array(path, mode="r+")
         if kind == "probabilities":
-            target[(slice(None), *index)] = res[kind][(slice(None), *core)]
+            write_block(target, (slice(None), *index), res[kind][(slice(None), *core)], order)
         else:
-            target[index] = res[kind][core].astype(target.dtype, copy=False)
+            write_block(target, index, res[kind][core].astype(target.dtype, copy=False), order)
     return 1
 
 
@@ -173,11 +177,12 @@ def predict_distributed(
     image: Any,
     *,
     axes: str,
-    outputs: dict[str, str | os.PathLike],
+    outputs: dict[str, str | os.PathLike | None],
     scheduler: Any = "local:2",
     tile_shape: Sequence[int] | int | None = None,
     device: str = "auto",
     threads_per_worker: int | None = None,
+    store: Callable[[tuple[int, ...]], ResultStore] | None = None,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Predict ``image`` on a Dask cluster into zarr stores; a generator of progress records.
 
@@ -201,6 +206,11 @@ def predict_distributed(
         Device each worker uses (``"auto"``: its GPU when it has one).
     threads_per_worker : int, optional
         Torch threads per worker process (default for ``local:N``: cores / N).
+    store : callable, optional
+        Write into one OME-Zarr store instead: called with the level-0 chunks (the tile
+        cores over the non-channel axes) it returns a
+        :class:`~napari_unet.core.ngff.ResultStore` holding the kinds named by ``outputs``
+        (whose paths are then ignored); the caller calls its ``finish()``.
 
     Returns
     -------
@@ -238,8 +248,15 @@ def predict_distributed(
     for pos, size in zip(plan.spatial, grid.core_shape):
         loop_chunks[plan.out_axes.index(plan.axes[pos])] = size
     # the stores are created here; the workers open them by path and write their tiles
-    allocate_outputs(list(outputs), k, plan.out_shape, stores=outputs, chunks=loop_chunks)
-    paths = {kind: str(Path(p).resolve()) for kind, p in outputs.items()}
+    if store is not None:
+        result = store(tuple(loop_chunks))
+        arrays = {kind: result.arrays[kind] for kind in outputs}
+        paths = {kind: result.locations[kind] for kind in outputs}
+    else:
+        arrays = allocate_outputs(list(outputs), k, plan.out_shape, stores=outputs,
+                                  chunks=loop_chunks)
+        paths = {kind: (str(Path(p).resolve()),  # type: ignore[arg-type]
+                        tuple(range(arrays[kind].ndim))) for kind, p in outputs.items()}
     blob = dumps_model(net)
     key = hashlib.sha256(blob).hexdigest()
     client, cluster, n_local = start_client(scheduler)
@@ -272,4 +289,4 @@ def predict_distributed(
         if cluster is not None:
             client.close()
             cluster.close()
-    return {kind: zarr.open_array(paths[kind], mode="r") for kind in outputs}
+    return arrays
