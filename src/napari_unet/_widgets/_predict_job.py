@@ -22,14 +22,15 @@ def is_lazy(data: Any) -> bool:
     return not isinstance(data, np.ndarray)
 
 
-def _zarr_outputs(model, image, axes: str) -> dict[str, Any]:
-    """zarr arrays in a fresh temporary folder for lazy inputs, so memory stays bounded."""
+def _zarr_outputs(model, image, axes: str, store: str | None = None) -> dict[str, Any]:
+    """zarr arrays in the folder ``store`` (default: a fresh temporary folder) for lazy
+    inputs, so memory stays bounded."""
     import zarr
 
     from napari_unet.core.axes import parse_axes
 
     plan = parse_axes(axes, tuple(image.shape), dims=model.dims)
-    root = zarr.open_group(tempfile.mkdtemp(prefix="napari-unet-"), mode="w")
+    root = zarr.open_group(store or tempfile.mkdtemp(prefix="napari-unet-"), mode="w")
     return allocate_outputs(KINDS, model.out_channels, plan.out_shape, group=root,
                             chunks=tuple(min(s, 256) for s in plan.out_shape))
 
@@ -51,18 +52,25 @@ def prediction_job(
     spacing: tuple[float, ...] | None = None,
     tile_shape: int | None = None,
     norm_stats: Any = None,
+    store: str | None = None,
+    in_memory: bool = False,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Predict ``image`` and derive the requested ``outputs`` (see :data:`OUTPUTS`).
 
-    Lazy (dask/zarr) images give zarr-backed probabilities and classes and a lazy uncertainty
-    map; numpy images give numpy results.
+    Lazy (dask/zarr) images give zarr-backed probabilities and classes (in the folder
+    ``store``, default a fresh temporary folder) and a lazy uncertainty map; numpy images
+    give numpy results. ``in_memory`` reads a lazy ``image`` (e.g. the visible region of a
+    huge one) into memory first, in the worker, for numpy results.
     """
+    if in_memory and is_lazy(image):
+        yield Progress(0, 1, "reading the image")
+        image = np.asarray(image)
     task = model.meta.get("task", "semantic")
     if task == "regression":
         kinds: tuple[str, ...] = ("probabilities",)
     else:
         kinds = ("probabilities", "classes")
-    out = _zarr_outputs(model, image, axes) if is_lazy(image) else None
+    out = _zarr_outputs(model, image, axes, store) if is_lazy(image) else None
     result = yield from predict(
         model, image, axes=axes, output=kinds, tile_shape=tile_shape, norm_stats=norm_stats,
         out=None if out is None else {k: out[k] for k in kinds},

@@ -13,6 +13,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -20,25 +21,41 @@ from qtpy.QtWidgets import (
 )
 
 from napari_unet._widgets._base import DockWidget, path_row
+from napari_unet._widgets._inputs import (
+    image_choices,
+    image_input,
+    input_layers,
+    input_region,
+    set_layer_axes,
+)
 from napari_unet._widgets._jobs import explain, start_job
 from napari_unet._widgets._layers import (
     copy_data,
     current_indices,
-    get_layer,
-    layer_names,
     put_layer,
     refill_combo,
+    visible_region,
 )
 from napari_unet._widgets._predict_job import OUTPUTS, is_lazy, prediction_job
-from napari_unet._widgets._results import is_result, result_specs
+from napari_unet._widgets._results import (
+    ResultStores,
+    is_result,
+    result_info,
+    result_specs,
+)
 from napari_unet._widgets._state import state_for
 from napari_unet._widgets.model import MODEL_FILTERS
-from napari_unet.core.io import guess_axes
+from napari_unet.core.axes import check_axes, spatial_letters
+from napari_unet.core.prediction.uncertainty import most_uncertain_window
 
 if TYPE_CHECKING:
     import napari
 
 SCOPES = ("whole stack", "current slice", "current view")
+#: The side, in pixels, of the region "Go to the most uncertain region" looks for.
+UNCERTAIN_WINDOW = 64
+#: The largest side, in pixels, of a "current view" prediction (a zoomed-out huge image).
+VIEW_MAX_SIDE = 2048
 
 
 class PredictWidget(DockWidget):
@@ -59,6 +76,9 @@ class PredictWidget(DockWidget):
         self._file_model = None
         self._file_model_path = ""
         self._returned = self._placing = False
+        self._job_info: dict = {}
+        self._busy_store = None
+        self.stores = ResultStores()
         form = QFormLayout()
         self.model_combo = QComboBox()
         self.model_combo.addItems(["current model", "model file"])
@@ -67,6 +87,11 @@ class PredictWidget(DockWidget):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.image_combo = QComboBox()
+        self.axes_edit = QLineEdit()
+        self.axes_edit.setPlaceholderText("e.g. YX, ZYX, TYX, CZYX")
+        self.axes_edit.setToolTip(
+            "the image's axes, one letter per dimension: T time, S samples, C channel, Z depth, "
+            "Y rows, X columns; read from the file or guessed, kept with the layer when changed")
         self.output_checks = {name: QCheckBox(name) for name in OUTPUTS}
         self.output_checks["classes"].setChecked(True)
         self.output_checks["instances"].setToolTip(
@@ -80,13 +105,23 @@ class PredictWidget(DockWidget):
         self.scope_combo.addItems(SCOPES)
         self.tile_spin = QSpinBox(minimum=0, maximum=8192, singleStep=64)
         self.tile_spin.setSpecialValueText("automatic")
+        self.store_dir, store_row = path_row("system temp folder", self._browse_store)
+        self.store_dir.setToolTip(
+            "where the results of lazy (dask/zarr) images are written as zarr while they are "
+            "shown; removed with their layers unless kept")
+        self.keep_check = QCheckBox("keep")
+        self.keep_check.setToolTip("keep the zarr results of lazy images after their layers "
+                                   "are removed and napari closes")
+        store_row.addWidget(self.keep_check)
         form.addRow("model", self.model_combo)
         form.addRow(row)
         form.addRow(self.model_label)
         form.addRow("image", self.image_combo)
+        form.addRow("axes", self.axes_edit)
         form.addRow("outputs", outputs)
         form.addRow("scope", self.scope_combo)
         form.addRow("tile size", self.tile_spin)
+        form.addRow("lazy results in", store_row)
         self.body.addLayout(form)
         buttons = QHBoxLayout()
         self.predict_button = QPushButton("Predict")
@@ -95,6 +130,13 @@ class PredictWidget(DockWidget):
         buttons.addWidget(self.cancel_button)
         self.predict_button.setToolTip("Predict (Shift+R: predict the current view)")
         self.footer.addLayout(buttons)
+        more = QHBoxLayout()
+        self.uncertain_button = QPushButton("Go to the most uncertain region")
+        self.uncertain_button.setToolTip(
+            "move the view (and the slice of a stack) to where the model is least sure: paint "
+            "there next")
+        more.addWidget(self.uncertain_button)
+        self.footer.addLayout(more)
         self.progress = QProgressBar()
         self.progress.setMaximumHeight(16)
         self.status = QLabel("idle")
@@ -103,8 +145,12 @@ class PredictWidget(DockWidget):
         self.footer.addWidget(self.status)
         self.predict_button.clicked.connect(lambda: self.start())
         self.cancel_button.clicked.connect(self.cancel)
+        self.uncertain_button.clicked.connect(lambda: self.go_to_uncertain())
+        self.image_combo.currentTextChanged.connect(self._show_axes)
+        self.model_combo.currentTextChanged.connect(self._show_axes)
+        self.axes_edit.editingFinished.connect(self._keep_axes)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._layers_removed)
         self.state.model_changed.connect(self._show_model)
         self._refresh_layers()
         self._show_model()
@@ -117,11 +163,56 @@ class PredictWidget(DockWidget):
             self.model_file.setText(path)
             self.model_combo.setCurrentText("model file")
 
+    def _browse_store(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for the results of lazy images")
+        if path:
+            self.store_dir.setText(path)
+
     def _refresh_layers(self, *_) -> None:
         results = {layer.name for layer in self.viewer.layers if is_result(layer)}
-        names = [n for n in layer_names(self.viewer, "image")
+        names = [n for n in image_choices(self.viewer)
                  if n not in results and not n.endswith(" preview")]
+        before = self.image_combo.currentText()
         refill_combo(self.image_combo, names)
+        if self.image_combo.currentText() != before or not self.axes_edit.text():
+            self._show_axes()
+        self._update_actions()
+
+    def _layers_removed(self, *_) -> None:
+        self._refresh_layers()
+        self.stores.sweep(self.viewer.layers, busy=[self._busy_store])
+
+    def _model_dims(self) -> int:
+        model = self.state.model if self.model_combo.currentText() == "current model" else \
+            self._file_model
+        return getattr(model, "dims", 2)
+
+    def _show_axes(self, *_) -> None:
+        """Show the chosen image's axes: from its layer metadata, else the core's guess."""
+        try:
+            _, axes, _, _ = image_input(self.viewer, self.image_combo.currentText(),
+                                        dims=self._model_dims())
+        except ValueError:
+            axes = ""
+        self.axes_edit.setText(axes)
+
+    def _keep_axes(self) -> None:
+        """Keep axes typed by the user with the chosen image's layers (metadata only)."""
+        text = self.axes_edit.text().strip().upper()
+        try:
+            layers = input_layers(self.viewer, self.image_combo.currentText())
+            if len(layers) == 1:
+                set_layer_axes(layers[0], text)
+            elif text.startswith("C"):
+                for layer in layers:
+                    set_layer_axes(layer, text[1:])
+            self.axes_edit.setText(text)
+        except ValueError as err:
+            self.status.setText(explain(err))
+
+    def _update_actions(self) -> None:
+        """Enable the actions that need a result (e.g. an uncertainty layer) when one exists."""
+        self.uncertain_button.setEnabled(self._uncertainty_layer() is not None)
 
     def _show_model(self, *_) -> None:
         model = self.state.model
@@ -134,6 +225,7 @@ class PredictWidget(DockWidget):
             self.output_checks["instances"].setChecked(task == "instances")
             self._shown_task = task
         names = ", ".join(meta.get("class_names") or [])
+        self._show_axes()
         self.model_label.setText(
             f"current: {model.dims}D {task} model ({names}), "
             f"{self.state.source}"
@@ -154,33 +246,63 @@ class PredictWidget(DockWidget):
         return self._file_model
 
     # ---------------------------------------------------------------- run
-    def _region(self, layer, axes: str, dims: int, scope: str) -> tuple[Any, tuple]:
-        """The data to predict (a copy, or the lazy array) and its index in the whole output.
-
-        The index holds one integer per stack axis for the current slice, then slices of the
-        visible region for the current view; it is empty for the whole stack.
-        """
-        data = layer.data
-        n_stack = len(axes.replace("C", "")) - dims
-        if scope == "whole stack" or (n_stack == 0 and scope == "current slice"):
-            return copy_data(layer), ()
-        if axes.startswith("C"):
-            raise ValueError("this image keeps its channels first: predict the whole stack")
-        if is_lazy(data):
+    def _axes(self, data, choice: str, dims: int) -> str:
+        """The axes in the axes field (or the image's own), checked, in GUI words."""
+        text = self.axes_edit.text().strip()
+        if not text:
+            _, text, _, _ = image_input(self.viewer, choice, dims=dims)
+        axes = check_axes(text, ndim=np.ndim(data), what=f"the axes of image {choice!r}")
+        if dims == 3 and "Z" not in axes:
+            if "T" in axes:
+                raise ValueError(
+                    f"image {choice!r} is a time series (axes {axes}), and a 3D model needs a "
+                    "depth (Z) axis: predict it with a 2D model (each time point on its own), or "
+                    "correct the axes field if that axis is depth"
+                )
             raise ValueError(
-                f"{layer.name!r} is a lazy (dask/zarr) image: predict the whole stack, "
-                "which writes its results to zarr"
+                f"image {choice!r} has no depth (Z) axis (axes {axes}), and the model is 3D: "
+                "predict it with a 2D model, or correct the axes field"
             )
-        lead = current_indices(self.viewer, layer, n_stack)
-        if scope == "current slice":
-            return np.asarray(data[lead]).copy(), lead
-        corners = np.asarray(layer.corner_pixels)[:, n_stack:n_stack + dims]
-        lo = [int(max(0, c)) for c in corners[0]]
-        hi = [int(min(s, c + 1)) for c, s in zip(corners[1], data.shape[n_stack:])]
-        if any(h - low < 2 for low, h in zip(lo, hi)):
-            raise ValueError("the current view shows too little of the image to predict it")
-        view = tuple(slice(low, h) for low, h in zip(lo, hi))
-        return np.asarray(data[lead + view]).copy(), lead + view
+        return axes
+
+    def _region(self, layers: list, data, axes: str, dims: int, scope: str
+                ) -> tuple[Any, tuple, str]:
+        """The data to predict, its index in the whole output, and its axes.
+
+        For the whole stack: a copy of numpy data (lazy data as it is) and an empty index.
+        Otherwise the index holds one integer per stack axis (the viewer's current slice) and
+        slices of the visible region ("current view") or of the whole plane, and the region
+        is a copy (numpy) or a lazy slice that the worker reads: only that region is read, and
+        not on the main thread. The channel axis is kept.
+        """
+        layer = layers[0]
+        shown = axes.replace("C", "") if len(layers) > 1 or layer.rgb else axes
+        spatial = spatial_letters(dims)
+        n_lead = len(shown) - dims
+        whole = scope == "whole stack" or (scope == "current slice" and not
+                                           (set(shown[:n_lead]) - {"C"}))
+        if whole:
+            return (copy_data(layer) if len(layers) == 1 else data), (), axes
+        if not shown.endswith(spatial):
+            raise ValueError(
+                f"image {layer.name!r} has its axes in the order {axes}, with {spatial} not "
+                "last: predict the whole stack"
+            )
+        lead = current_indices(self.viewer, layer, n_lead)
+        if scope == "current view":
+            view = visible_region(layer, n_lead, max_side=VIEW_MAX_SIDE)
+            if any(v.stop - v.start < 2 for v in view):
+                raise ValueError("the current view shows too little of the image to predict it")
+        else:
+            view = tuple(slice(0, n) for n in np.shape(layer.data)[n_lead:n_lead + dims])
+        where: dict[str, Any] = dict(zip(shown[:n_lead], lead))
+        where.update(zip(spatial, view))
+        where["C"] = slice(None)
+        source = tuple(where[a] for a in axes)
+        region = input_region(layers, axes, source)
+        index = tuple(where[a] for a in axes if a != "C")
+        sub_axes = "".join(a for a in axes if not isinstance(where[a], int))
+        return region, index, sub_axes
 
     def predict_view(self) -> None:
         """Predict the current view of the chosen image (the Shift+R shortcut)."""
@@ -189,38 +311,53 @@ class PredictWidget(DockWidget):
     def start(self, scope: str | None = None) -> None:
         """Predict the chosen image with the chosen model in a worker thread.
 
-        ``scope`` (one of :data:`SCOPES`) overrides the scope chosen in the widget.
+        ``scope`` (one of :data:`SCOPES`) overrides the scope chosen in the widget. A region
+        of a numpy image is normalised with the whole image's statistics; a region of a lazy
+        image with its own (measuring the whole image would read all of it).
         """
         if self.busy:
             return
         scope = scope or self.scope_combo.currentText()
+        choice = self.image_combo.currentText()
         try:
             model = self._model()
-            layer = get_layer(self.viewer, self.image_combo.currentText(), "image")
-            axes = guess_axes(layer.data.shape, dims=model.dims, in_channels=model.in_channels)
-            region, index = self._region(layer, axes, model.dims, scope)
+            data, _, _, layers = image_input(self.viewer, choice, dims=model.dims)
+            axes = self._axes(data, choice, model.dims)
+            region, index, sub_axes = self._region(layers, data, axes, model.dims, scope)
+            lazy = is_lazy(data)
             stats = None
-            if index:  # a part of the image: normalise with the whole image's statistics
-                stats = model.normalization.stats(layer.data, axes=axes)
-            sub_axes = axes[sum(isinstance(i, int) for i in index):]
+            if index and not lazy:
+                stats = model.normalization.stats(data, axes=axes)
             outputs = tuple(n for n, c in self.output_checks.items() if c.isChecked())
             if not outputs:
                 raise ValueError("tick at least one output")
+            store = None
+            if is_lazy(region) and not index:
+                store = self.stores.new(self.store_dir.text().strip() or None,
+                                        keep=self.keep_check.isChecked())
         except (ValueError, TypeError, FileNotFoundError) as err:
             from napari.utils.notifications import show_error
 
             show_error(explain(err))
             self.status.setText(f"not started: {explain(err)}")
             return
-        data_axes = axes[:-1] if layer.rgb else axes
-        spacing = tuple(s for s, a in zip(layer.scale, data_axes) if a in "ZYX" and a in sub_axes)
-        self._job_info = (layer.name, axes, index, model)
+        like = layers[0]
+        shown = axes.replace("C", "") if len(layers) > 1 or like.rgb else axes
+        spacing = tuple(s for s, a in zip(like.scale, shown) if a in "ZYX" and a in sub_axes)
+        self._job_info = {
+            "name": choice if len(layers) == 1 else choice.rsplit(" (", 1)[0],
+            "like": like.name, "axes": axes, "index": index, "model": model,
+            "lazy": lazy, "store": store, "shape": tuple(
+                s for s, a in zip(np.shape(data), axes) if a != "C"),
+        }
+        self._busy_store = store
         self._returned = False
         self.progress.setValue(0)
         self.status.setText("predicting…")
         self.worker = start_job(
             prediction_job(model, region, axes=sub_axes, outputs=outputs, spacing=spacing,
-                           tile_shape=self.tile_spin.value() or None, norm_stats=stats),
+                           tile_shape=self.tile_spin.value() or None, norm_stats=stats,
+                           store=None if store is None else str(store), in_memory=bool(index)),
             on_yield=self._on_yield,
             on_return=self._on_return,
             on_error=lambda err: self.status.setText(f"stopped by an error: {explain(err)}"),
@@ -255,6 +392,9 @@ class PredictWidget(DockWidget):
     def _on_finish(self) -> None:
         self.worker = None
         self._set_running(bool(self._pending))
+        if not self._placing:  # failed or cancelled: its store (if any) goes
+            self._busy_store = None
+            self.stores.sweep(self.viewer.layers)
 
     def _set_running(self, running: bool) -> None:
         self.predict_button.setEnabled(not running)
@@ -262,21 +402,24 @@ class PredictWidget(DockWidget):
 
     # ---------------------------------------------------------------- results
     def _on_return(self, results: dict) -> None:
-        name, axes, index, model = self._job_info
+        info = self._job_info
         self._returned = True
         self._placed: list[str] = []
         self._updated: list[str] = []
         try:
-            layer = get_layer(self.viewer, name, "image")
+            layer = input_layers(self.viewer, info["like"])[0]
         except ValueError as err:
             self.status.setText(f"finished, but {explain(err)}")
             return
-        shape = tuple(s for s, a in zip(layer.data.shape, axes) if a != "C")
         sel = self.viewer.layers.selection
         self._selection = list(sel)  # results never take it (the next stroke paints on)
-        self._pending = result_specs(name, results, model, shape)
+        out_axes = info["axes"].replace("C", "")
+        self._pending = result_specs(info["name"], results, info["model"], info["shape"], info={
+            "axes": out_axes, "store": None if info["store"] is None else str(info["store"]),
+            "image": info["name"], "model_dims": info["model"].dims,
+            "source": layer.metadata.get("source")})
         self._placing = True
-        self._place_next(layer, index)
+        self._place_next(layer, info["index"])
 
     def _place_next(self, like, index) -> None:
         """Add or update one result layer per turn of the event loop.
@@ -286,7 +429,10 @@ class PredictWidget(DockWidget):
         """
         if not self._pending:
             self._placing = False
+            self._busy_store = None
+            self.stores.sweep(self.viewer.layers)
             self._set_running(self.worker is not None)
+            self._update_actions()
             self.progress.setValue(self.progress.maximum())
             text = "; ".join(f"{verb} " + ", ".join(names) for verb, names in
                              (("updated", self._updated), ("added", self._placed)) if names)
@@ -315,25 +461,90 @@ class PredictWidget(DockWidget):
             sel.update(chosen)
 
     def _place(self, like, name: str, data, full_shape, index, kind, **kwargs) -> bool:
-        """Put a whole result, or a region's result into a full-size layer, updating a layer
-        of that name in place (no new layer, no camera change); True when it was added."""
+        """Put a whole result, or a region's result, into the layer called ``name``.
+
+        A layer of that name is updated in place (no new layer, no camera change). A region
+        of a numpy image is written into a full-size result; a region of a lazy image (too
+        big to copy whole) becomes a region-sized layer placed over it, one pixel deep along
+        the stack axes. True when the layer was added.
+        """
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         n = len(full_shape)
-        scale, translate = tuple(like.scale)[-n:], tuple(like.translate)[-n:]
+        scale, translate = np.asarray(like.scale)[-n:], np.asarray(like.translate)[-n:]
         units = tuple(like.units)[-n:]
         existing = next((lyr for lyr in self.viewer.layers
                          if lyr.name == name and lyr._type_string == kind), None)
-        if index:  # a region of a numpy image: write it into the full-size result layer
+        if index and self._job_info.get("lazy"):
+            starts = [i if isinstance(i, int) else i.start for i in index]
+            data = np.asarray(data)[tuple(None if isinstance(i, int) else slice(None)
+                                          for i in index)]
+            translate = translate + scale * np.asarray(starts)
+        elif index:
             old = existing.data if existing is not None else None
             same = isinstance(old, np.ndarray) and tuple(old.shape) == tuple(full_shape)
             whole = old if same else np.zeros(full_shape, np.asarray(data).dtype)
             whole[index] = np.asarray(data)
             data = whole
-        layer = put_layer(self.viewer, name, data, kind, scale=scale, translate=translate,
-                          units=units, **kwargs)
-        if existing is not None:  # replaced: show it (when shown by default) and redraw
+        layer = put_layer(self.viewer, name, data, kind, scale=tuple(scale),
+                          translate=tuple(translate), units=units, **kwargs)
+        if existing is not None:  # replaced: new metadata, shown (when by default), redrawn
+            layer.metadata.update(kwargs.get("metadata", {}))
             if kwargs.get("visible", True):
                 layer.visible = True
             layer.refresh()
         return existing is None
 
+    # ---------------------------------------------------------------- where to paint next
+    def _uncertainty_layer(self):
+        """The uncertainty result of the chosen image (else the newest one), or None."""
+        found = [lyr for lyr in self.viewer.layers
+                 if result_info(lyr).get("result") == "uncertainty"]
+        chosen = self.image_combo.currentText()
+        for lyr in found:
+            if result_info(lyr).get("image") in (chosen, chosen.rsplit(" (", 1)[0]):
+                return lyr
+        return found[-1] if found else None
+
+    def go_to_uncertain(self) -> tuple[slice, ...] | None:
+        """Move the view to the region where the model is least sure, so the user paints there.
+
+        Searches the uncertainty result of the current stack (the current time point and
+        sample; every slice of a depth stack) for the :data:`UNCERTAIN_WINDOW`-pixel window
+        of highest mean uncertainty (:func:`~napari_unet.core.prediction.uncertainty.
+        most_uncertain_window`), then moves the slice sliders and the camera's centre there.
+        Returns the window (data indices of the uncertainty layer), or None when there is no
+        uncertainty result.
+        """
+        layer = self._uncertainty_layer()
+        if layer is None:
+            self.status.setText("no uncertainty yet: predict with the 'uncertainty' output ticked")
+            return None
+        info = result_info(layer)
+        axes = info.get("axes") or "ZYX"[-layer.ndim:]
+        dims = int(info.get("model_dims", 2))
+        here = current_indices(self.viewer, layer, layer.ndim)
+        fixed = tuple(here[i] if a in "TS" else slice(None) for i, a in enumerate(axes))
+        free = [a for a in axes if a not in "TS"]
+        window = [UNCERTAIN_WINDOW if a in "YX" else (1 if dims == 2 else 8) for a in free]
+        found = most_uncertain_window(layer.data[fixed], window)
+        it = iter(found)
+        full = tuple(f if isinstance(f, int) else next(it) for f in fixed)
+        centre = [f if isinstance(f, int) else (f.start + f.stop - 1) / 2 for f in full]
+        world = np.asarray(layer.data_to_world(centre))
+        offset = self.viewer.dims.ndim - layer.ndim
+        displayed = set(self.viewer.dims.displayed)
+        for i, value in enumerate(world):
+            if offset + i not in displayed:
+                self.viewer.dims.set_point(offset + i, float(value))
+        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else \
+            self.viewer.camera
+        shown = [world[d - offset] for d in self.viewer.dims.displayed if d >= offset]
+        camera.center = tuple(float(v) for v in shown)
+        parts = []
+        for a, f in zip(axes, full):
+            if isinstance(f, slice):
+                span = f"{f.start}" if f.stop - f.start == 1 else f"{f.start}–{f.stop - 1}"
+                parts.append(f"{a} {span}")
+        where = ", ".join(parts)
+        self.status.setText(f"least sure around {where}: paint there next")
+        return full
