@@ -94,6 +94,28 @@ def test_one_store_per_input_with_scale_labels_and_a_table(instance_model, nucle
         1 - got["probabilities"][0][first].mean(), rel=1e-5)
 
 
+def test_the_files_pixel_sizes_and_units_reach_the_store(instance_model, tmp_path):
+    """An OME-TIFF with physical sizes: the store has its scale and units (--spacing, whose
+    unit is not known, replaces both)."""
+    image = tifffile.imread(SAMPLES / "fluo_nuclei_image.tif")[:64, :64]
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, image, metadata={"axes": "YX", "PhysicalSizeY": 0.3,
+                                            "PhysicalSizeYUnit": "µm", "PhysicalSizeX": 0.2,
+                                            "PhysicalSizeXUnit": "µm"})
+    assert main(["predict", str(instance_model), str(path), "--out", str(tmp_path / "a"),
+                 "--format", "ome-zarr", "--output", "classes", "-q"]) == 0
+    root = zarr.open_group(str(tmp_path / "a" / "cells.ome.zarr"), mode="r")
+    meta = root["labels/classes"].attrs["multiscales"][0]
+    assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [0.3, 0.2]
+    assert [a.get("unit") for a in meta["axes"]] == ["micrometer", "micrometer"]
+    assert main(["predict", str(instance_model), str(path), "--out", str(tmp_path / "b"),
+                 "--format", "ome-zarr", "--output", "classes", "--spacing", "2,2", "-q"]) == 0
+    root = zarr.open_group(str(tmp_path / "b" / "cells.ome.zarr"), mode="r")
+    meta = root["labels/classes"].attrs["multiscales"][0]
+    assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [2.0, 2.0]
+    assert [a.get("unit") for a in meta["axes"]] == [None, None]
+
+
 def test_a_time_lapse_stores_t_first_and_tables_rows_per_time_point(instance_model, tmp_path):
     stack = tmp_path / "movie.tif"
     frames = tifffile.imread(SAMPLES / "fluo_nuclei_image.tif")[:64, :64]

@@ -87,13 +87,15 @@ def _instances(probabilities: Any, axes: str, target: Any, *, spacing: Any, quie
 def _physical(spacing: tuple[float, ...] | None, axes: str, source: Any = None,
               ) -> tuple[dict[str, float], dict[str, str]]:
     """Physical size and unit per axis letter of the results (axes ``axes``, no C):
-    ``--spacing`` (one value per axis of the object volume) wins over what the file says
-    (``source.scale``/``source.units`` of an opened image file, when known)."""
+    ``--spacing`` (one value per axis of the object volume; its unit unknown) wins over what
+    the file says (``source.scale``/``source.units`` of the opened image file, when known)."""
     scale = dict(getattr(source, "scale", None) or {})
     units = dict(getattr(source, "units", None) or {})
     if spacing is not None:
         volume = [a for a in axes if a not in "TS"]
         scale.update(zip(volume, spacing))
+        for a in volume:
+            units.pop(a, None)
     return ({a: float(v) for a, v in scale.items() if a in axes},
             {a: str(u) for a, u in units.items() if a in axes and a in scale})
 
@@ -130,8 +132,10 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
         tile = tile * model.dims
     fmt = args.format
     out_axes = axes_plan.out_axes
-    # physical sizes of the results; R: pass the opened image file as source= once it exists
-    scale, units = _physical(spacing, out_axes)
+    # physical sizes and units of the results: the file's, when its axes are the ones used
+    own = source.axes is not None and source.axes == axes.upper()
+    scale, units = _physical(spacing if args.spacing is not None else None, out_axes,
+                             source if own else None)
     if fmt == "ome-zarr" and "S" in out_axes:
         raise BadInput(f"--format ome-zarr for input {str(path)!r} (axes {axes}): OME-Zarr has "
                        f"no axis for samples (S); use --format zarr or tif")
