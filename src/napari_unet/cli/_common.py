@@ -177,9 +177,20 @@ def lazy(array: Any) -> Any:
     return da.from_array(array, chunks=getattr(array, "chunks", "auto"))
 
 
+def _looks_channels_last(shape: tuple[int, ...], dims: int) -> bool:
+    """A last axis of at most 4 after ``dims`` axes of more than 16: channels, not columns."""
+    return len(shape) == dims + 1 and shape[-1] <= 4 and min(shape[:-1]) > 16
+
+
 def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | None, dims: int,
                 in_channels: int | None, source: str) -> str:
-    """Axes of an input: ``--axes``, else the model's axes when they fit, else a guess."""
+    """Axes of an input: ``--axes``, else the model's axes when they fit, else a guess.
+
+    An image whose last axis is at most 4 long after ``dims`` long axes (``(64, 64, 2)`` for a
+    2D model) has its channels last: read as ``ZYX`` it would become 64 slices of 64 x 2
+    pixels. Training takes such channels (2 to 4 of them) as they are; prediction accepts them
+    when the model takes that many channels and otherwise refuses, naming ``--axes``.
+    """
     from napari_unet.core.axes import check_axes
     from napari_unet.core.io import guess_axes
 
@@ -188,15 +199,31 @@ def choose_axes(shape: tuple[int, ...], *, given: str | None, model_axes: str | 
             return check_axes(given, ndim=len(shape), what=f"--axes for {source}")
         except ValueError as err:
             raise BadInput(str(err)) from err
-    if model_axes and len(model_axes) == len(shape):
+    spatial = "ZYX" if dims == 3 else "YX"
+    channels_last = _looks_channels_last(shape, dims)
+    if model_axes and len(model_axes) == len(shape) and not (
+            channels_last and model_axes.upper()[-1] != "C"):
         return model_axes.upper()
-    if (in_channels == 1 and len(shape) == dims + 1 and shape[-1] in (3, 4)
-            and min(shape[:-1]) > 16):
-        raise BadInput(f"{source} looks like an RGB(A) picture (shape {shape}) but the model "
-                       f"takes one channel; convert it to grey, or give --axes if it is a stack")
+    if in_channels is not None and channels_last and shape[-1] != in_channels:
+        if in_channels == 1 and shape[-1] in (3, 4):
+            raise BadInput(f"{source} looks like an RGB(A) picture (shape {shape}) but the "
+                           f"model takes one channel; convert it to grey, or give --axes if "
+                           f"it is a stack")
+        stack = ("Z" if dims == 2 else "T") + spatial
+        raise BadInput(
+            f"{source}: shape {shape} looks channels-last ({shape[-1]} channels in the last "
+            f"axis); read as {stack} it would be {shape[0]} "
+            f"{'slices' if dims == 2 else 'time points'} of "
+            f"{' x '.join(map(str, shape[1:]))} pixels. The model takes {in_channels} "
+            f"channel(s): convert the image to {in_channels} channel(s) (or pick one), use a "
+            f"model trained on {shape[-1]} channels with --axes {spatial}C, or give --axes "
+            f"{stack} if it really is a stack")
+    if channels_last and shape[-1] == 1:
+        return spatial + "C"  # one channel, kept in a last axis of 1
     if in_channels is None:
-        # training: an RGB(A) picture has its colours last
-        if len(shape) == dims + 1 and shape[-1] in (3, 4) and min(shape[:-1]) > 4:
+        # training: channels last (an RGB(A) picture, or 2 to 4 channels) stay channels
+        rgb = len(shape) == dims + 1 and shape[-1] in (3, 4) and min(shape[:-1]) > 4
+        if channels_last or rgb:
             return guess_axes(shape, dims=dims, in_channels=shape[-1])
         in_channels = 1
     try:

@@ -18,10 +18,13 @@ def _num(v: Any) -> Any:
 
 
 def _semantic(pairs: list[tuple[str, np.ndarray, str, np.ndarray]]) -> dict[str, Any]:
-    from napari_unet.core.metrics import class_scores, confusion_matrix
+    from napari_unet.core.metrics import check_class_count, class_scores, confusion_matrix
 
-    classes = sorted({int(c) for _, p, _, t in pairs for c in np.union1d(np.unique(p),
-                                                                         np.unique(t)) if c})
+    values: set[int] = set()
+    for _, p, _, t in pairs:
+        values.update(int(c) for c in np.union1d(np.unique(p), np.unique(t)) if c)
+        check_class_count(len(values), what="evaluate --task semantic: predictions and truths")
+    classes = sorted(values)
     total = np.zeros((len(classes) + 1, len(classes) + 1), np.int64)  # + "other" row/column
     images = []
     for pname, pred, tname, true in pairs:

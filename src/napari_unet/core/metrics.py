@@ -24,8 +24,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 __all__ = [
+    "MAX_CLASSES",
     "MatchScores",
     "adapted_rand_error",
+    "check_class_count",
     "class_scores",
     "confusion_counts",
     "confusion_matrix",
@@ -51,6 +53,35 @@ def _pair(prediction: Any, target: Any, what: str) -> tuple[np.ndarray, np.ndarr
 
 # ----------------------------------------------------------------------------- classes
 
+#: Most classes that class scores accept: a (K + 1)^2 confusion matrix stays small, and more
+#: distinct values are almost always instance masks (objects 1..N) scored by mistake.
+MAX_CLASSES = 256
+
+
+def check_class_count(classes: Sequence[int] | int, *, what: str = "class images") -> None:
+    """Refuse more than :data:`MAX_CLASSES` classes before any confusion matrix is allocated.
+
+    Parameters
+    ----------
+    classes : sequence of int or int
+        The classes (or their number) to be scored.
+    what : str
+        Names the inputs in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the count found and suggesting object scores for instance masks.
+    """
+    n = classes if isinstance(classes, int) else len(classes)
+    if n > MAX_CLASSES:
+        raise ValueError(
+            f"{what}: expected at most {MAX_CLASSES} classes for class scores (IoU, Dice), "
+            f"found {n} distinct values; these look like instance masks (objects 1..N): score "
+            f"them as objects (match_instances, or `napari-unet evaluate --task instances`)"
+        )
+
+
 
 def confusion_matrix(
     prediction: Any, target: Any, *, classes: Sequence[int], ignore: int | None = 0
@@ -68,6 +99,7 @@ def confusion_matrix(
     """
     pred, true = _pair(prediction, target, "class images")
     cls = np.asarray(list(classes), dtype=np.int64)
+    check_class_count(int(cls.size))
     k = cls.size
     keep = np.ones(true.shape, bool) if ignore is None else true != ignore
     if k == 0:
