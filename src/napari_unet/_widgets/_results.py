@@ -152,3 +152,31 @@ class ResultStores:
             return False
         shutil.rmtree(path, ignore_errors=True)
         return True
+
+
+def physical_scale(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+    """The physical size and unit of each axis of ``layer`` that has one (``axes``: the
+    letters of the axes napari shows for it, a ``C`` among them skipped).
+
+    An axis counts as known when its unit is not napari's default ``pixel`` or its scale is
+    not 1; units are napari's names (e.g. ``"micrometer"``).
+    """
+    scale: dict[str, float] = {}
+    units: dict[str, str] = {}
+    n = len(axes)
+    for a, s, u in zip(axes, tuple(layer.scale)[-n:], tuple(layer.units)[-n:]):
+        unit = str(u)
+        if a == "C" or (unit == "pixel" and float(s) == 1.0):
+            continue
+        scale[a] = float(s)
+        if unit != "pixel":
+            units[a] = unit
+    return scale, units
+
+
+def ngff_path(path: str | Path) -> Path:
+    """``path`` with the ``.ome.zarr`` suffix OME-Zarr readers look for, added when it has no
+    ``.zarr`` suffix."""
+    target = Path(path).expanduser()
+    return target if target.suffix.lower() == ".zarr" else target.with_name(
+        target.name + ".ome.zarr")

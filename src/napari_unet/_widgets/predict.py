@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,10 +37,13 @@ from napari_unet._widgets._layers import (
     refill_combo,
     visible_region,
 )
+from napari_unet._widgets._object_table import ObjectTable
 from napari_unet._widgets._predict_job import OUTPUTS, is_lazy, prediction_job
 from napari_unet._widgets._results import (
     ResultStores,
     is_result,
+    ngff_path,
+    physical_scale,
     result_info,
     result_specs,
 )
@@ -47,6 +51,7 @@ from napari_unet._widgets._state import state_for
 from napari_unet._widgets.model import MODEL_FILTERS
 from napari_unet.core.axes import check_axes, spatial_letters
 from napari_unet.core.prediction.uncertainty import most_uncertain_window
+from napari_unet.core.progress import Progress
 
 if TYPE_CHECKING:
     import napari
@@ -77,6 +82,8 @@ class PredictWidget(DockWidget):
         self._file_model_path = ""
         self._returned = self._placing = False
         self._job_info: dict = {}
+        self._last: dict = {}  # the last prediction placed: results, where, how
+        self._save_worker = self._table_worker = None
         self._busy_store = None
         self.stores = ResultStores()
         form = QFormLayout()
@@ -123,6 +130,9 @@ class PredictWidget(DockWidget):
         form.addRow("tile size", self.tile_spin)
         form.addRow("lazy results in", store_row)
         self.body.addLayout(form)
+        self.objects = ObjectTable(lambda row: self.go_to_object(row),
+                                   lambda path: self.save_table(path, replace=True))
+        self.body.addWidget(self.objects)
         buttons = QHBoxLayout()
         self.predict_button = QPushButton("Predict")
         self.cancel_button = QPushButton("Cancel")
@@ -135,6 +145,11 @@ class PredictWidget(DockWidget):
         self.uncertain_button.setToolTip(
             "move the view (and the slice of a stack) to where the model is least sure: paint "
             "there next")
+        self.save_button = QPushButton("Save results…")
+        self.save_button.setToolTip(
+            "write the last prediction (probabilities, classes, objects, uncertainty) as one "
+            "OME-Zarr, with the image's pixel size, for napari, Fiji, QuPath and bioio")
+        more.addWidget(self.save_button)
         more.addWidget(self.uncertain_button)
         self.footer.addLayout(more)
         self.progress = QProgressBar()
@@ -146,6 +161,7 @@ class PredictWidget(DockWidget):
         self.predict_button.clicked.connect(lambda: self.start())
         self.cancel_button.clicked.connect(self.cancel)
         self.uncertain_button.clicked.connect(lambda: self.go_to_uncertain())
+        self.save_button.clicked.connect(self._browse_save)
         self.image_combo.currentTextChanged.connect(self._show_axes)
         self.model_combo.currentTextChanged.connect(self._show_axes)
         self.axes_edit.editingFinished.connect(self._keep_axes)
@@ -213,6 +229,9 @@ class PredictWidget(DockWidget):
     def _update_actions(self) -> None:
         """Enable the actions that need a result (e.g. an uncertainty layer) when one exists."""
         self.uncertain_button.setEnabled(self._uncertainty_layer() is not None)
+        self.save_button.setEnabled(bool(self._saveable()) and self._save_worker is None)
+        if self.objects.table and self._result_layer("instances") is None:
+            self.objects.clear_table()  # its objects were removed
 
     def _show_model(self, *_) -> None:
         model = self.state.model
@@ -347,7 +366,8 @@ class PredictWidget(DockWidget):
         self._job_info = {
             "name": choice if len(layers) == 1 else choice.rsplit(" (", 1)[0],
             "like": like.name, "axes": axes, "index": index, "model": model,
-            "lazy": lazy, "store": store, "shape": tuple(
+            "lazy": lazy, "store": store, "region": region, "sub_axes": sub_axes,
+            "scale": physical_scale(like, shown), "shape": tuple(
                 s for s, a in zip(np.shape(data), axes) if a != "C"),
         }
         self._busy_store = store
@@ -386,8 +406,10 @@ class PredictWidget(DockWidget):
 
     @property
     def busy(self) -> bool:
-        """Whether a prediction runs or its result layers are still being added."""
-        return self.worker is not None or bool(self._pending) or self._placing
+        """Whether a prediction runs, its result layers are being added, its objects
+        measured or its results saved."""
+        return (self.worker is not None or bool(self._pending) or self._placing
+                or self._table_worker is not None or self._save_worker is not None)
 
     def _on_finish(self) -> None:
         self.worker = None
@@ -404,6 +426,7 @@ class PredictWidget(DockWidget):
     def _on_return(self, results: dict) -> None:
         info = self._job_info
         self._returned = True
+        self._results = results
         self._placed: list[str] = []
         self._updated: list[str] = []
         try:
@@ -429,6 +452,7 @@ class PredictWidget(DockWidget):
         """
         if not self._pending:
             self._placing = False
+            self._last = {**self._job_info, "results": self._results}
             self._busy_store = None
             self.stores.sweep(self.viewer.layers)
             self._set_running(self.worker is not None)
@@ -437,6 +461,10 @@ class PredictWidget(DockWidget):
             text = "; ".join(f"{verb} " + ", ".join(names) for verb, names in
                              (("updated", self._updated), ("added", self._placed)) if names)
             self.status.setText(f"done: {text}")
+            if "instances" in self._results:
+                self._measure_objects()
+            else:
+                self.objects.clear_table()
             return
         layer_name, data, full_shape, kind, kwargs = self._pending.pop(0)
         try:
@@ -530,16 +558,7 @@ class PredictWidget(DockWidget):
         it = iter(found)
         full = tuple(f if isinstance(f, int) else next(it) for f in fixed)
         centre = [f if isinstance(f, int) else (f.start + f.stop - 1) / 2 for f in full]
-        world = np.asarray(layer.data_to_world(centre))
-        offset = self.viewer.dims.ndim - layer.ndim
-        displayed = set(self.viewer.dims.displayed)
-        for i, value in enumerate(world):
-            if offset + i not in displayed:
-                self.viewer.dims.set_point(offset + i, float(value))
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else \
-            self.viewer.camera
-        shown = [world[d - offset] for d in self.viewer.dims.displayed if d >= offset]
-        camera.center = tuple(float(v) for v in shown)
+        self._centre_on(layer, centre)
         parts = []
         for a, f in zip(axes, full):
             if isinstance(f, slice):
@@ -548,3 +567,198 @@ class PredictWidget(DockWidget):
         where = ", ".join(parts)
         self.status.setText(f"least sure around {where}: paint there next")
         return full
+
+    def _centre_on(self, layer, position) -> None:
+        """Move the sliders and the camera's centre to ``position`` (data coordinates of
+        ``layer``), keeping the zoom."""
+        world = np.asarray(layer.data_to_world(position))
+        offset = self.viewer.dims.ndim - layer.ndim
+        displayed = set(self.viewer.dims.displayed)
+        for i, value in enumerate(world):
+            if offset + i not in displayed:
+                self.viewer.dims.set_point(offset + i, float(value))
+        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else \
+            self.viewer.camera
+        camera.center = tuple(float(world[d - offset]) for d in self.viewer.dims.displayed
+                              if d >= offset)
+
+    # ---------------------------------------------------------------- objects
+    def _result_layer(self, kind: str, image: str | None = None):
+        """The result layer of ``kind`` of the last prediction (of ``image``), or None."""
+        image = image or self._last.get("name")
+        return next((lyr for lyr in self.viewer.layers
+                     if result_info(lyr).get("result") == kind
+                     and result_info(lyr).get("image") == image), None)
+
+    def _object_coordinates(self) -> tuple[dict[str, int], dict[str, int]]:
+        """How a table row maps to the instances layer's data coordinates: the fixed index of
+        each axis the prediction did not cover (a slice, a lazy region's one-deep axes) and
+        the offset of each spatial axis (a region of a numpy image)."""
+        last = self._last
+        axes, index = last["axes"].replace("C", ""), last["index"]
+        fixed: dict[str, int] = {}
+        offset: dict[str, int] = {}
+        for a, i in zip(axes, index):
+            if isinstance(i, int):
+                fixed[a] = 0 if last["lazy"] else i
+            elif not last["lazy"]:
+                offset[a] = i.start
+        return fixed, offset
+
+    def _measure_objects(self) -> None:
+        """Measure the objects of the last prediction in a worker, then show the table."""
+        from napari_unet.core.objects.table import measure_objects
+
+        last = self._last
+        results, sub_axes = last["results"], last["sub_axes"]
+        labels_axes = sub_axes.replace("C", "")
+        scale, _ = last["scale"]
+        spacing = {a: s for a, s in scale.items() if a in "ZYX"}
+        probabilities = results.get("probabilities")
+        if last["model"].meta.get("task") == "regression":
+            probabilities = None
+
+        def job():
+            yield Progress(0, 1, "measuring the objects")
+            return measure_objects(results["instances"], axes=labels_axes,
+                                   image=last["region"], image_axes=sub_axes,
+                                   probabilities=probabilities, spacing=spacing)
+
+        def done(table) -> None:
+            note = "; sizes in pixels (the image has no pixel size)" if not spacing else ""
+            self.objects.show_table(table, note=note)
+
+        self._table_worker = start_job(
+            job(), on_return=done,
+            on_error=lambda err: self.status.setText(
+                f"objects shown, but not measured: {explain(err)}"),
+            on_finish=self._table_finished)
+
+    def _table_finished(self) -> None:
+        self._table_worker = None
+
+    def go_to_object(self, row: int) -> tuple[float, ...] | None:
+        """Centre the view on the object of the table's ``row`` (and move to its slice and
+        time point). Returns its position in the instances layer's data coordinates."""
+        table = self.objects.table
+        layer = self._result_layer("instances")
+        if layer is None or not table or not 0 <= row < len(table.get("label", ())):
+            return None
+        axes = self._last["axes"].replace("C", "")
+        fixed, offset = self._object_coordinates()
+        frames = [a for a in axes if a in "TS" and a not in fixed]
+        frame = int(table["frame"][row]) if "frame" in table else 0
+        frame_index = dict(zip(frames, np.unravel_index(
+            frame, [layer.data.shape[axes.index(a)] for a in frames]))) if frames else {}
+        position = []
+        for a in axes:
+            if a in fixed:
+                position.append(float(fixed[a]))
+            elif a in frame_index:
+                position.append(float(frame_index[a]))
+            else:
+                position.append(float(table[f"centroid_{a.lower()}"][row]) + offset.get(a, 0))
+        self._centre_on(layer, position)
+        label = table["label"][row]
+        self.status.setText(f"object {label}")
+        return tuple(position)
+
+    def save_table(self, path: str, *, replace: bool = False):
+        """Write the object table as CSV to ``path`` in a worker (an existing file is
+        replaced only with ``replace``, as after the file dialog asked)."""
+        from napari_unet.core.objects.table import write_csv
+
+        try:
+            if not self.objects.table:
+                raise ValueError("there is no object table: predict with 'instances' ticked")
+            target = Path(path).expanduser()
+            if target.exists() and not replace:
+                raise ValueError(f"{str(target)!r} exists already: choose a new file name")
+            source = (self._source_of_last(),) if self._source_of_last() else ()
+            table = dict(self.objects.table)
+        except ValueError as err:
+            self.status.setText(f"not saved: {explain(err)}")
+            return None
+
+        def job():
+            yield Progress(0, 1, "saving the object table")
+            return write_csv(target, table, inputs=source)
+
+        return self._run_save(job(), "object table")
+
+    # ---------------------------------------------------------------- saving results
+    def _source_of_last(self) -> str | None:
+        like = next((lyr for lyr in self.viewer.layers
+                     if lyr.name == self._last.get("like")), None)
+        return (like.metadata.get("source") or None) if like is not None else None
+
+    def _saveable(self) -> dict:
+        """The last prediction's results whose layers are still in the viewer, by kind."""
+        results = self._last.get("results") or {}
+        return {k: v for k, v in results.items() if self._result_layer(k) is not None}
+
+    def _browse_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save results as OME-Zarr", f"{self._last.get('name', 'results')}.ome.zarr",
+            "OME-Zarr (*.ome.zarr *.zarr)")
+        if path:  # the dialog asked before replacing
+            self.save_results(path, replace=True)
+
+    def save_results(self, path: str, *, replace: bool = False):
+        """Write the last prediction's results as one OME-Zarr store at ``path``, in a worker.
+
+        Writes the results whose layers are still shown (probabilities of every class, classes,
+        instances, uncertainty) with the image's pixel size and units
+        (:func:`napari_unet.core.ngff.write_results`); ``.ome.zarr`` is added to a path
+        without a ``.zarr`` suffix. An existing path is refused unless ``replace`` (the file
+        dialog asked), and even then only an earlier zarr store is replaced, never a file or
+        another folder. Returns the worker, or None when refused (the status says why).
+        """
+        from napari_unet.core.ngff import write_results
+
+        try:
+            arrays = self._saveable()
+            if not arrays:
+                raise ValueError("there are no results to save: predict first (and keep their "
+                                 "layers)")
+            if self._last["index"]:
+                raise ValueError("the last prediction covers a slice or the view only: predict "
+                                 "the whole stack to save its results")
+            target = ngff_path(path)
+            if target.exists() and not replace:
+                raise ValueError(f"{str(target)!r} exists already: choose a new name")
+            source = self._source_of_last()
+            if source and Path(source).resolve() == target.resolve():
+                raise ValueError(f"{str(target)!r} is the image's own file: choose a new name")
+            model = self._last["model"]
+            names = None if model.meta.get("task") == "regression" else \
+                (model.meta.get("class_names") or None)
+            scale, units = self._last["scale"]
+            axes = self._last["axes"].replace("C", "")
+        except ValueError as err:
+            self.status.setText(f"not saved: {explain(err)}")
+            return None
+
+        def job():
+            yield Progress(0, 1, f"saving the results to {target.name}")
+            return write_results(target, arrays, axes=axes, scale=scale, units=units,
+                                 class_names=names)
+
+        return self._run_save(job(), "results")
+
+    def _run_save(self, job, what: str):
+        def saved(path) -> None:
+            self.status.setText(f"saved the {what} to {path}")
+
+        def failed(err) -> None:
+            self.status.setText(f"not saved: {explain(err)}")
+
+        def finished() -> None:
+            self._save_worker = None
+            self._update_actions()
+
+        self.status.setText(f"saving the {what}…")
+        self._save_worker = start_job(job, on_return=saved, on_error=failed,
+                                      on_finish=finished)
+        self.save_button.setEnabled(False)
+        return self._save_worker
