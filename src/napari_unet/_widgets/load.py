@@ -24,8 +24,8 @@ from qtpy.QtWidgets import (
 from napari_unet._widgets._base import DockWidget
 from napari_unet._widgets._jobs import explain
 from napari_unet._widgets._layers import class_colormap, get_layer, layer_names, refill_combo
-from napari_unet.core.axes import check_axes
-from napari_unet.core.io import classes_dtype, expand_inputs, read_image
+from napari_unet.core.imagefile import ImageFile, channel_layers, open_image
+from napari_unet.core.io import classes_dtype, expand_inputs
 
 if TYPE_CHECKING:
     import napari
@@ -62,8 +62,24 @@ def stack_arrays(arrays: list[Any]) -> Any:
         return np.stack(arrays)
     import dask.array as da
 
-    return da.stack([da.from_array(a, chunks=a.chunks if hasattr(a, "chunks") else "auto")
+    return da.stack([a if hasattr(a, "dask") else
+                     da.from_array(a, chunks=a.chunks if hasattr(a, "chunks") else "auto")
                      for a in arrays])
+
+
+def _voxel_scale(voxel: tuple[float, ...], axes: str | None, ndim: int,
+                 scale: tuple[float, ...] | None, *, name: str) -> tuple[float, ...]:
+    """A layer's scale with the typed voxel size on its spatial axes (Z, Y, X of ``axes``;
+    the last dimensions when the axes are unknown); other axes keep theirs."""
+    spatial = [i for i, a in enumerate(axes) if a in "ZYX"] if axes else \
+        list(range(ndim - len(voxel), ndim))
+    if len(voxel) != len(spatial) or not spatial or spatial[0] < 0:
+        raise ValueError(f"voxel size has {len(voxel)} values; the image {name!r} has "
+                         f"{len(spatial) if axes else ndim} spatial axes")
+    out = list(scale or (1.0,) * ndim)
+    for i, v in zip(spatial, voxel):
+        out[i] = v
+    return tuple(out)
 
 
 class LoadWidget(DockWidget):
@@ -71,9 +87,11 @@ class LoadWidget(DockWidget):
 
     TITLE = "Load"
     DESCRIPTION = (
-        "Opens files or a folder (tif, png, jpg, npy, zarr) as image layers, lazily for large "
-        "data, with axes, channel axis and voxel size; adds a paint layer (Labels) matched to an "
-        "image, with named classes: 0 = not painted, 1 = background, 2.. = your structures."
+        "Opens files or a folder (tif, OME-TIFF, zarr, OME-Zarr, czi, nd2, lif, png, jpg, npy) "
+        "as image layers, lazily, with the axes, voxel size and channel names the files store "
+        "(what you type wins); channels become one layer each; adds a paint layer (Labels) "
+        "matched to an image, with named classes: 0 = not painted, 1 = background, 2.. = your "
+        "structures."
     )
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
@@ -82,6 +100,7 @@ class LoadWidget(DockWidget):
         form = QFormLayout(box)
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("files (separated by ;) or a folder")
+        self.path_edit.editingFinished.connect(self._refresh_scenes)
         files = QPushButton("files…")
         folder = QPushButton("folder…")
         files.clicked.connect(self._pick_files)
@@ -94,14 +113,20 @@ class LoadWidget(DockWidget):
         self.stack_check = QCheckBox("several files as one stack")
         self.stack_check.setChecked(True)
         self.axes_edit = QLineEdit()
-        self.axes_edit.setPlaceholderText("e.g. ZYX, CZYX, TYX (empty: as stored)")
+        self.axes_edit.setPlaceholderText("e.g. ZYX, CZYX, TYX (empty: as the file says)")
         self.voxel_edit = QLineEdit()
-        self.voxel_edit.setPlaceholderText("e.g. 0.3, 0.1, 0.1 (one per spatial axis)")
+        self.voxel_edit.setPlaceholderText("e.g. 0.3, 0.1, 0.1 (empty: as the file says)")
+        self.scene_combo = QComboBox()
+        self.scene_combo.setToolTip("the scene (series) of a multi-scene file to open")
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(self.open)
         form.addRow(self.stack_check)
         form.addRow("axes", self.axes_edit)
         form.addRow("voxel size", self.voxel_edit)
+        form.addRow("scene", self.scene_combo)
+        self._scene_row = form.rowCount() - 1
+        form.setRowVisible(self._scene_row, False)
+        self._open_form = form
         form.addRow(self.open_button)
         self.body.addWidget(box)
 
@@ -153,11 +178,33 @@ class LoadWidget(DockWidget):
         paths, _ = QFileDialog.getOpenFileNames(self, "Images")
         if paths:
             self.path_edit.setText(";".join(paths))
+            self._refresh_scenes()
 
     def _pick_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Folder of images")
         if path:
             self.path_edit.setText(path)
+            self._refresh_scenes()
+
+    def _paths(self) -> list[Path]:
+        text = self.path_edit.text().strip()
+        if not text:
+            raise ValueError("give files or a folder to open")
+        return expand_inputs([p for p in text.split(";") if p.strip()], what="image")
+
+    def _refresh_scenes(self) -> None:
+        """Fill the scene picker when one file with several scenes is chosen; hide it else."""
+        scenes: tuple[str, ...] = ()
+        try:
+            paths = self._paths()
+            if len(paths) == 1:
+                scenes = open_image(paths[0], lazy=True).scenes  # headers only
+        except (ValueError, FileNotFoundError):
+            scenes = ()
+        self.scene_combo.clear()
+        if len(scenes) > 1:
+            self.scene_combo.addItems(list(scenes))
+        self._open_form.setRowVisible(self._scene_row, len(scenes) > 1)
 
     def _report(self, err: Exception) -> None:
         from napari.utils.notifications import show_error
@@ -173,37 +220,28 @@ class LoadWidget(DockWidget):
             return []
 
     def _open(self) -> list:
-        text = self.path_edit.text().strip()
-        if not text:
-            raise ValueError("give files or a folder to open")
-        paths = expand_inputs([p for p in text.split(";") if p.strip()], what="image")
-        arrays = [read_image(p) for p in paths]
-        if len(arrays) > 1 and self.stack_check.isChecked():
-            arrays, names = [stack_arrays(arrays)], [Path(paths[0]).parent.name or "stack"]
-        else:
-            names = [Path(p).name.split(".")[0] for p in paths]
-        axes = self.axes_edit.text().strip().upper()
+        paths = self._paths()
+        scene = self.scene_combo.currentText() if len(paths) == 1 and \
+            self.scene_combo.count() > 1 else None
+        images = [open_image(p, scene=scene, lazy=True) for p in paths]
+        axes = self.axes_edit.text().strip().upper() or None
         voxel = parse_voxel_size(self.voxel_edit.text())
-        layers = []
-        for data, name in zip(arrays, names):
-            kwargs: dict[str, Any] = {"name": name}
-            if axes:
-                check_axes(axes, ndim=data.ndim, what=f"axes for image {name!r}")
-                if "C" in axes:
-                    kwargs["channel_axis"] = axes.index("C")
-            spatial = axes.replace("C", "") if axes else None
-            n_axes = len(spatial) if spatial else data.ndim
-            if voxel is not None:
-                n_space = sum(a in "ZYX" for a in spatial) if spatial else len(voxel)
-                if len(voxel) != n_space:
-                    raise ValueError(
-                        f"voxel size has {len(voxel)} values; the image {name!r} has "
-                        f"{n_space} spatial axes"
-                    )
-                kwargs["scale"] = (1.0,) * (n_axes - len(voxel)) + voxel
-            added = self.viewer.add_image(data, **kwargs)
-            layers += added if isinstance(added, list) else [added]
-        return layers
+        if len(images) > 1 and self.stack_check.isChecked():
+            first = images[0]
+            images = [ImageFile(Path(paths[0]).parent, stack_arrays([i.data for i in images]),
+                                None, first.scale, first.units, first.channel_names)]
+            names: list[str | None] = [Path(paths[0]).parent.name or "stack"]
+        else:
+            names = [None] * len(images)
+        specs = []  # every layer checked before any is added
+        for image, name in zip(images, names):
+            for data, options in channel_layers(image, axes=axes, name=name):
+                if voxel is not None:
+                    options["scale"] = _voxel_scale(voxel, options["metadata"].get("axes"),
+                                                    data.ndim, options.get("scale"),
+                                                    name=options["name"])
+                specs.append((data, options))
+        return [self.viewer.add_image(data, **options) for data, options in specs]
 
     # ---------------------------------------------------------------- paint
     def add_paint_layer(self):

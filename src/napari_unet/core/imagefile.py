@@ -128,7 +128,8 @@ def normalize_unit(unit: object) -> str | None:
     return _UNITS.get(text.lower(), _UNITS.get(text, text))
 
 
-def open_image(path: str | os.PathLike, *, scene: str | int | None = None) -> ImageFile:
+def open_image(path: str | os.PathLike, *, scene: str | int | None = None,
+               lazy: bool | None = None) -> ImageFile:
     """Open an image file or store with its metadata (see the module docstring).
 
     Parameters
@@ -138,6 +139,10 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None) -> Im
     scene : str or int, optional
         The scene (series) to open, by name or index (a string of digits that names no scene
         is an index); default the first.
+    lazy : bool, optional
+        True: tif and bioio files as dask arrays whatever their size (the Load widget: no
+        full read on napari's main thread); None: lazy above :data:`LAZY_BYTES`. Zarr stores
+        are always lazy.
 
     Returns
     -------
@@ -162,7 +167,7 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None) -> Im
         if io._is_zarr(path):
             return _open_zarr(path, scene)
         if name.endswith((".tif", ".tiff")):
-            return _open_tiff(path, scene)
+            return _open_tiff(path, scene, lazy)
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".npy"):
             _pick_scene(path, ("0",), scene)
             data = io.read_image(path)
@@ -172,7 +177,7 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None) -> Im
         if isinstance(err, FileNotFoundError):
             raise
         raise ValueError(f"image {str(path)!r} cannot be read: {err}") from err
-    return _open_bioio(path, scene)
+    return _open_bioio(path, scene, lazy)
 
 
 def file_spacing(image: ImageFile, axes: str) -> tuple[float, ...] | None:
@@ -361,7 +366,7 @@ def _imagej_metadata(tif: Any, page: Any) -> tuple[dict, dict]:
     return scale, units
 
 
-def _open_tiff(path: Path, scene: str | int | None) -> ImageFile:
+def _open_tiff(path: Path, scene: str | int | None, lazy: bool | None = None) -> ImageFile:
     import tifffile
 
     with tifffile.TiffFile(str(path)) as tif:
@@ -385,7 +390,7 @@ def _open_tiff(path: Path, scene: str | int | None) -> ImageFile:
             labels = (tif.imagej_metadata or {}).get("Labels")
             if axes and "C" in axes and isinstance(labels, list):
                 channels = [str(v) for v in labels[: s.shape[axes.index("C")]]]
-        lazy = int(s.nbytes) > LAZY_BYTES
+        lazy = int(s.nbytes) > LAZY_BYTES if lazy is None else lazy
         if not lazy:
             data = s.asarray()
     if lazy:
@@ -482,7 +487,7 @@ def _bioio_reader(path: Path) -> Any:
             f"install it with: {_FORMATS_HINT}") from err
 
 
-def _open_bioio(path: Path, scene: str | int | None) -> ImageFile:
+def _open_bioio(path: Path, scene: str | int | None, lazy: bool | None = None) -> ImageFile:
     reader = _bioio_reader(path)
     from bioio import BioImage
 
@@ -517,7 +522,7 @@ def _open_bioio(path: Path, scene: str | int | None) -> ImageFile:
         axes2 = record.axes.replace("S", "C") if "C" not in record.axes else None
         record = ImageFile(record.path, record.data, axes2, record.scale, record.units,
                            record.channel_names, record.scene, record.scenes)
-    if int(record.data.nbytes) <= LAZY_BYTES:
+    if not lazy and int(record.data.nbytes) <= LAZY_BYTES:
         record = ImageFile(record.path, np.asarray(record.data.compute()), record.axes,
                            record.scale, record.units, record.channel_names, record.scene,
                            record.scenes)
