@@ -23,6 +23,10 @@ pixel information and is dropped, with its scale and unit (channel names are kep
 
 Images whose header declares more pixels than the file can hold are refused before anything
 large is allocated (:func:`check_tiff_size`, :func:`check_stored_size`).
+
+The pixels-only reader :func:`read_image` (re-exported by :mod:`napari_unet.core.io` with the
+suffix rules) lives here too, so that there is one reader module and io imports it, not the
+other way round.
 """
 
 from __future__ import annotations
@@ -38,21 +42,36 @@ import numpy as np
 from napari_unet.core.axes import AXIS_LETTERS
 
 __all__ = [
+    "BIOIO_READS",
     "BIOIO_SUFFIXES",
+    "COMPOUND_SUFFIXES",
+    "IMAGE_SUFFIXES",
     "LAZY_BYTES",
     "ImageFile",
     "channel_layers",
     "check_stored_size",
     "check_tiff_size",
     "file_spacing",
+    "holds_zarr",
+    "is_zarr",
     "normalize_unit",
     "open_image",
+    "open_zarr",
+    "read_image",
+    "stem",
 ]
 
+#: File suffixes read by :func:`read_image`, lower case.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr",
+                  ".czi", ".nd2", ".lif")
+#: Compound suffixes recognised in names (``a.ome.tif`` has stem ``a``).
+COMPOUND_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr")
 #: Files bigger than this (declared pixel bytes) are opened lazily (dask).
 LAZY_BYTES = 256 << 20
 #: Suffixes read through bioio, with the plugin that reads them.
 BIOIO_SUFFIXES = {".czi": "bioio_czi", ".nd2": "bioio_nd2", ".lif": "bioio_lif"}
+#: Suffixes :func:`read_image` hands to bioio.
+BIOIO_READS = tuple(BIOIO_SUFFIXES)
 #: Compressed image data is refused when it declares more than this many times its stored
 #: bytes (zlib tops out near 1000:1; the bound leaves room for zstd and LZW on empty images).
 MAX_COMPRESSION = 1 << 16
@@ -157,20 +176,18 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None,
         header declares more pixels than the file holds, or the bioio plugin for the format is
         not installed (the message names ``pip install "napari-unet[formats]"``).
     """
-    from napari_unet.core import io
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image {str(path)!r} does not exist")
     name = path.name.lower()
     try:
-        if io._is_zarr(path):
-            return _open_zarr(path, scene)
+        if is_zarr(path):
+            return _open_zarr_image(path, scene)
         if name.endswith((".tif", ".tiff")):
             return _open_tiff(path, scene, lazy)
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".npy"):
             _pick_scene(path, ("0",), scene)
-            data = io.read_image(path)
+            data = read_image(path)
             axes = "YX" if data.ndim == 2 else None
             return ImageFile(path, data, axes)
     except (OSError, KeyError, IndexError, TypeError) as err:
@@ -191,6 +208,116 @@ def file_spacing(image: ImageFile, axes: str) -> tuple[float, ...] | None:
             a in image.scale for a in volume):
         return None
     return tuple(image.scale[a] for a in volume)
+
+
+# ------------------------------------------------------------------------------ plain files
+def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a zarr store (named ``*.zarr`` or holding zarr metadata)."""
+    if path.suffix.lower() == ".zarr":
+        return True
+    return holds_zarr(path)
+
+
+def holds_zarr(path: Path) -> bool:
+    """Whether ``path`` is a folder with zarr metadata (a store napari-unet may replace)."""
+    return path.is_dir() and any(
+        (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")
+    )
+
+
+def stem(path: str | os.PathLike) -> str:
+    """The name of an input without its image suffix (``a.ome.tif`` -> ``a``)."""
+    name = Path(path).name
+    for suffix in (*COMPOUND_SUFFIXES, *IMAGE_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def open_zarr(path: Path) -> Any:
+    """The image array of a zarr store: the store itself, or a group's array "0" (the full
+    resolution of an OME-Zarr), or its first array by name."""
+    import zarr
+
+    node = zarr.open(str(path), mode="r")
+    if hasattr(node, "shape"):
+        return node
+    # a group: an OME-Zarr multiscale ("0" is full resolution) or the first array inside
+    if "0" in node:
+        first = node["0"]
+        if hasattr(first, "shape"):
+            return first
+    arrays = sorted(name for name, _ in node.arrays())
+    if not arrays:
+        raise ValueError(f"zarr store {str(path)!r} holds no array")
+    return node[arrays[0]]
+
+
+def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
+    """Read one image file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg``, ``.npy`` file or a zarr store; any
+        other file is read through bioio (:func:`napari_unet.core.imagefile.open_image`, first
+        scene, singleton axes dropped).
+    lazy : bool
+        Also keep tif files lazy: a read-only zarr view of the file, read page by page.
+
+    Returns
+    -------
+    numpy.ndarray or zarr.Array
+        numpy for files (``.npy`` memory-mapped, read-only); a lazy zarr array for zarr stores
+        (for a group: the array ``"0"``, as in OME-Zarr, or the first array by name) and, with
+        ``lazy=True``, for tif files.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the suffix is unknown or the file cannot be decoded, or a tif header declares more
+        pixels than the file holds.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if is_zarr(path):
+            return open_zarr(path)
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(str(path)) as tif:
+                if tif.series:
+                    check_tiff_size(path, tif.series[0])
+            if lazy:
+                import zarr
+
+                return zarr.open(tifffile.imread(str(path), aszarr=True), mode="r")
+            return tifffile.imread(str(path))
+        if suffix == ".npy":
+            array = np.load(str(path), mmap_mode="r", allow_pickle=False)
+            if array.dtype.kind not in "biuf":
+                raise ValueError(f"dtype {array.dtype} is not numeric")
+            return array
+        if suffix in (".png", ".jpg", ".jpeg"):
+            from skimage.io import imread
+
+            return np.asarray(imread(str(path)))
+        if suffix in BIOIO_READS:
+            return open_image(path).data
+    except (OSError, ValueError, KeyError) as err:
+        if isinstance(err, FileNotFoundError) or (
+                isinstance(err, ValueError) and str(path) in str(err)):
+            raise
+        raise ValueError(f"image {str(path)!r} cannot be read: {err}") from err
+    raise ValueError(
+        f"image {str(path)!r} has unknown suffix {path.suffix!r}; expected one of "
+        f"{', '.join(IMAGE_SUFFIXES)}"
+    )
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -423,18 +550,16 @@ def _ngff_scale(transforms: Sequence[Mapping] | None) -> list[float] | None:
     return None
 
 
-def _open_zarr(path: Path, scene: str | int | None) -> ImageFile:
+def _open_zarr_image(path: Path, scene: str | int | None) -> ImageFile:
     import dask.array as da
     import zarr
-
-    from napari_unet.core import io
 
     node = zarr.open(str(path), mode="r")
     attrs = dict(node.attrs)
     multiscales = [] if hasattr(node, "shape") else _multiscales(attrs)
     _pick_scene(path, ("0",), scene)
     if not multiscales:
-        array = io._open_zarr(path)
+        array = open_zarr(path)
         dims = dict(array.attrs).get("_ARRAY_DIMENSIONS")  # xarray's convention
         axes = _map_axes("".join(dims), _NGFF_AXES) if dims and all(
             isinstance(d, str) and len(d) == 1 for d in dims) else None
@@ -495,8 +620,6 @@ def _open_bioio(path: Path, scene: str | int | None, lazy: bool | None = None) -
         img = BioImage(str(path), reader=reader) if reader is not None else BioImage(str(path))
         scenes = tuple(str(s) for s in img.scenes)
     except Exception as err:  # bioio raises its own exception types per plugin
-        from napari_unet.core.io import IMAGE_SUFFIXES
-
         raise ValueError(
             f"image {str(path)!r} cannot be read ({type(err).__name__}: "
             f"{str(err).split('. ')[0]}); expected one of "
@@ -552,7 +675,6 @@ def channel_layers(image: ImageFile, *, axes: str | None = None, name: str | Non
         dimension of that layer's data) when the file or the user gives physical sizes.
     """
     from napari_unet.core.axes import check_axes
-    from napari_unet.core.io import stem
 
     data = image.data
     if axes:

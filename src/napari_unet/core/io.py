@@ -20,17 +20,23 @@ from typing import Any
 
 import numpy as np
 
-#: File suffixes read by :func:`read_image`, lower case.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr",
-                  ".czi", ".nd2", ".lif")
-#: Compound suffixes recognised in names (``a.ome.tif`` has stem ``a``).
-COMPOUND_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr")
-#: Suffixes :func:`read_image` hands to bioio.
-BIOIO_READS = (".czi", ".nd2", ".lif")
+from napari_unet.core.imagefile import (
+    BIOIO_READS,
+    COMPOUND_SUFFIXES,
+    IMAGE_SUFFIXES,
+    check_stored_size,
+    holds_zarr,
+    is_zarr,
+    read_image,
+    stem,
+)
+
 #: Output formats written by :func:`write_result`.
 OUTPUT_FORMATS = ("tif", "zarr")
 
 __all__ = [
+    "BIOIO_READS",
+    "COMPOUND_SUFFIXES",
     "IMAGE_SUFFIXES",
     "OUTPUT_FORMATS",
     "expand_inputs",
@@ -63,36 +69,12 @@ def to_numpy(array: Any) -> np.ndarray:
         (:func:`napari_unet.core.imagefile.check_stored_size`).
     """
     if hasattr(array, "nbytes_stored"):
-        from napari_unet.core.imagefile import check_stored_size
-
         check_stored_size(array, what=f"zarr array {getattr(array, 'store_path', '')}".strip())
     return np.asarray(array.compute() if hasattr(array, "compute") else array)
 
 
 def _suffix(path: Path) -> str:
     return path.suffix.lower()
-
-
-def _is_zarr(path: Path) -> bool:
-    if _suffix(path) == ".zarr":
-        return True
-    return _holds_zarr(path)
-
-
-def _holds_zarr(path: Path) -> bool:
-    """Whether ``path`` is a folder with zarr metadata (a store napari-unet may replace)."""
-    return path.is_dir() and any(
-        (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")
-    )
-
-
-def stem(path: str | os.PathLike) -> str:
-    """The name of an input without its image suffix (``a.ome.tif`` -> ``a``)."""
-    name = Path(path).name
-    for suffix in (*COMPOUND_SUFFIXES, *IMAGE_SUFFIXES):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike], *, what: str = "input") -> list[Path]:
@@ -112,12 +94,12 @@ def expand_inputs(paths: Iterable[str | os.PathLike], *, what: str = "input") ->
         path = Path(p)
         if not path.exists():
             raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
-        if _is_zarr(path):
+        if is_zarr(path):
             out.append(path)
         elif path.is_dir():
             found = sorted(
                 (c for c in path.iterdir()
-                 if not c.name.startswith(".") and (_suffix(c) in IMAGE_SUFFIXES or _is_zarr(c))),
+                 if not c.name.startswith(".") and (_suffix(c) in IMAGE_SUFFIXES or is_zarr(c))),
                 key=lambda c: c.name,
             )
             if not found:
@@ -134,94 +116,6 @@ def expand_inputs(paths: Iterable[str | os.PathLike], *, what: str = "input") ->
                 f"{', '.join(IMAGE_SUFFIXES)} or a folder"
             )
     return out
-
-
-def _open_zarr(path: Path) -> Any:
-    import zarr
-
-    node = zarr.open(str(path), mode="r")
-    if hasattr(node, "shape"):
-        return node
-    # a group: an OME-Zarr multiscale ("0" is full resolution) or the first array inside
-    if "0" in node:
-        first = node["0"]
-        if hasattr(first, "shape"):
-            return first
-    arrays = sorted(name for name, _ in node.arrays())
-    if not arrays:
-        raise ValueError(f"zarr store {str(path)!r} holds no array")
-    return node[arrays[0]]
-
-
-def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
-    """Read one image file.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg``, ``.npy`` file or a zarr store; any
-        other file is read through bioio (:func:`napari_unet.core.imagefile.open_image`, first
-        scene, singleton axes dropped).
-    lazy : bool
-        Also keep tif files lazy: a read-only zarr view of the file, read page by page.
-
-    Returns
-    -------
-    numpy.ndarray or zarr.Array
-        numpy for files (``.npy`` memory-mapped, read-only); a lazy zarr array for zarr stores
-        (for a group: the array ``"0"``, as in OME-Zarr, or the first array by name) and, with
-        ``lazy=True``, for tif files.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the suffix is unknown or the file cannot be decoded, or a tif header declares more
-        pixels than the file holds.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image {str(path)!r} does not exist")
-    suffix = _suffix(path)
-    try:
-        if _is_zarr(path):
-            return _open_zarr(path)
-        if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            from napari_unet.core.imagefile import check_tiff_size
-
-            with tifffile.TiffFile(str(path)) as tif:
-                if tif.series:
-                    check_tiff_size(path, tif.series[0])
-            if lazy:
-                import zarr
-
-                return zarr.open(tifffile.imread(str(path), aszarr=True), mode="r")
-            return tifffile.imread(str(path))
-        if suffix == ".npy":
-            array = np.load(str(path), mmap_mode="r", allow_pickle=False)
-            if array.dtype.kind not in "biuf":
-                raise ValueError(f"dtype {array.dtype} is not numeric")
-            return array
-        if suffix in (".png", ".jpg", ".jpeg"):
-            from skimage.io import imread
-
-            return np.asarray(imread(str(path)))
-        if suffix in BIOIO_READS:
-            from napari_unet.core.imagefile import open_image
-
-            return open_image(path).data
-    except (OSError, ValueError, KeyError) as err:
-        if isinstance(err, FileNotFoundError) or (
-                isinstance(err, ValueError) and str(path) in str(err)):
-            raise
-        raise ValueError(f"image {str(path)!r} cannot be read: {err}") from err
-    raise ValueError(
-        f"image {str(path)!r} has unknown suffix {path.suffix!r}; expected one of "
-        f"{', '.join(IMAGE_SUFFIXES)}"
-    )
 
 
 def guess_axes(shape: Sequence[int], *, dims: int = 2, in_channels: int = 1) -> str:
@@ -292,7 +186,7 @@ def public_mode() -> int:
 
 def _replace(tmp: Path, path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        if any(path.iterdir()) and not _holds_zarr(path):
+        if any(path.iterdir()) and not holds_zarr(path):
             raise ValueError(f"output {str(path)!r}: expected a new path or a zarr store to "
                              f"replace, found a folder with other files; choose another name")
         old = path.with_name(f".{path.name}.old")
@@ -341,7 +235,7 @@ def create_zarr(path: str | os.PathLike, *, shape: Sequence[int], dtype: Any,
         chunks = tuple(min(s, 256 if i >= len(shape) - 2 else 1 if len(shape) > 3 else 64)
                        for i, s in enumerate(shape))
     path = Path(path)
-    if path.is_dir() and any(path.iterdir()) and not _holds_zarr(path):
+    if path.is_dir() and any(path.iterdir()) and not holds_zarr(path):
         raise ValueError(f"zarr output {str(path)!r}: expected a new path or a zarr store to "
                          f"replace, found a folder with other files; choose another name")
     if path.exists():
