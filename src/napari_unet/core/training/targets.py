@@ -78,6 +78,28 @@ def check_axes(axes: str, *, dims: int, ndim: int, what: str = "image") -> str:
     return name
 
 
+def check_shapes(ishape: tuple[int, ...], tshape: tuple[int, ...], *, axes: str, dims: int,
+                 task: str, index: int = 0) -> None:
+    """Check a training pair's axes and shapes only (reads no data: cheap on any image).
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_axes`, or when the target's shape is not the image's without ``C``.
+    """
+    name = f"pair {index}"
+    ishape, tshape = tuple(ishape), tuple(tshape)
+    check_axes(axes, dims=dims, ndim=len(ishape), what=f"{name}: image")
+    axes = axes.upper()
+    expect = tuple(s for a, s in zip(axes, ishape) if a != "C")
+    if tshape != expect:
+        what = "regression target" if task == "regression" else "labels"
+        raise ValueError(
+            f"{name}: image shape {ishape} (axes {axes!r}) and {what} shape {tshape} do not "
+            f"match; the {what} must have the image's shape without the channel axis, {expect}"
+        )
+
+
 def check_pair(image: Any, target: Any, *, axes: str, dims: int, task: str, index: int = 0) -> None:
     """Check one training pair and raise a clear ``ValueError`` for what is wrong.
 
@@ -91,15 +113,7 @@ def check_pair(image: Any, target: Any, *, axes: str, dims: int, task: str, inde
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     ishape = tuple(image.shape)
     tshape = tuple(target.shape)
-    check_axes(axes, dims=dims, ndim=len(ishape), what=f"{name}: image")
-    axes = axes.upper()
-    expect = tuple(s for a, s in zip(axes, ishape) if a != "C")
-    if tshape != expect:
-        what = "regression target" if task == "regression" else "labels"
-        raise ValueError(
-            f"{name}: image shape {ishape} (axes {axes!r}) and {what} shape {tshape} do not "
-            f"match; the {what} must have the image's shape without the channel axis, {expect}"
-        )
+    check_shapes(ishape, tshape, axes=axes, dims=dims, task=task, index=index)
     img_dtype = np.dtype(image.dtype)
     if not (np.issubdtype(img_dtype, np.number) or img_dtype.kind == "b"):
         raise ValueError(f"{name}: image must be numeric, got dtype {img_dtype}")
