@@ -118,7 +118,7 @@ def layer_axes(layer, *, dims: int) -> str:
             continue
     raise ValueError(
         f"image {layer.name!r}: cannot tell the axes of its {len(shape)} dimensions (shape "
-        f"{shape}); type them in the axes field, e.g. 'TZYX' or 'ZCYX'"
+        f"{shape}); type them in the Axes field, e.g. 'TZYX' or 'ZCYX'"
     )
 
 
@@ -200,23 +200,135 @@ def image_input(viewer: napari.viewer.Viewer, choice: str, *,
     """
     layers = input_layers(viewer, choice)
     scale = tuple(float(s) for s in layers[0].scale)
+    axes = input_axes(layers, dims=dims)
     if len(layers) == 1:
-        return layers[0].data, layer_axes(layers[0], dims=dims), scale, layers
-    axes = group_axes(layers, dims=dims)
+        return layers[0].data, axes, scale, layers
     return _stack([layer.data for layer in layers]), axes, scale, layers
 
 
-def input_region(layers: list, axes: str, index: tuple) -> np.ndarray:
-    """Read one region of an input as a numpy copy, without stacking the whole group.
+def input_axes(layers: list, *, dims: int) -> str:
+    """The axes of an input's data without reading it: :func:`layer_axes` of its one layer,
+    or :func:`group_axes` of a channel group."""
+    return layer_axes(layers[0], dims=dims) if len(layers) == 1 else group_axes(layers, dims=dims)
 
-    ``index`` indexes the input's data (``axes`` order, with the channel axis first for a
-    group); each channel layer is read only where ``index`` points.
+
+def set_input_axes(layers: list, axes: str) -> str:
+    """Keep axes typed for an input in its layers' metadata (a group's without its C).
+
+    Raises
+    ------
+    ValueError
+        As :func:`set_layer_axes`; for a group, when ``axes`` does not start with ``C``.
     """
     if len(layers) == 1:
-        return np.array(layers[0].data[index])
+        return set_layer_axes(layers[0], axes)
+    name = axes.strip().upper()
+    if not name.startswith("C"):
+        raise ValueError(
+            f"axes {axes!r} of a channel group: expected the channel axis C first (the "
+            "channels are its layers), e.g. 'CZYX'"
+        )
+    for layer in layers:
+        check_axes(name[1:], ndim=len(layer.data.shape), what=f"axes of image {layer.name!r}")
+    for layer in layers:
+        set_layer_axes(layer, name[1:])
+    return name
+
+
+def input_region(layers: list, axes: str, index: tuple) -> Any:
+    """One region of an input, without stacking a whole channel group.
+
+    ``index`` indexes the input's data (``axes`` order, with the channel axis first for a
+    group); each channel layer is read only where ``index`` points. numpy regions are copies
+    (a worker may read them while the user edits the layer); lazy (dask, zarr) ones stay
+    lazy, so the main thread reads nothing.
+    """
+    if len(layers) == 1:
+        region = layers[0].data[index]
+        return region.copy() if isinstance(region, np.ndarray) else region
     if axes[0] != "C":
         raise ValueError(f"a channel group's axes start with C, found {axes!r}")
     chosen, rest = list(layers)[index[0]], index[1:]
     if isinstance(chosen, list):  # a slice of channels
-        return np.stack([np.asarray(layer.data[rest]) for layer in chosen])
-    return np.array(chosen.data[rest])
+        return _stack([layer.data[rest] for layer in chosen])
+    region = chosen.data[rest]
+    return region.copy() if isinstance(region, np.ndarray) else region
+
+
+def training_axes(axes: str, *, dims: int, image: str) -> str:
+    """The axes a training run reads an input with, from the input's axes; in GUI words.
+
+    A 2D model learns from each slice: a ``Z`` axis becomes ``S`` (each slice a sample). A 3D
+    model learns from Z stacks: an input with a time axis ``T`` is refused (its time points
+    would be taken for training as if they were stacks of one kind), and so is one without
+    ``Z``. The rest is the core's rule (:func:`napari_unet.core.training.targets.check_axes`).
+
+    Raises
+    ------
+    ValueError
+        Naming the image, its axes and what to change in the widget.
+    """
+    from napari_unet.core.training.targets import check_axes as check_training_axes
+
+    name = axes.upper()
+    if dims == 2 and "Z" in name:
+        name = name.replace("Z", "S" if "S" not in name else "T" if "T" not in name else "Z")
+    if dims == 3 and "T" in name:
+        raise ValueError(
+            f"image {image!r} has a time axis (axes {axes!r}): a 3D model is not trained over "
+            "time in the Train widget; choose 2D in Dimensions (each slice of each time point "
+            "is learnt from), or correct the Axes field if that axis is not time"
+        )
+    if dims == 3 and "Z" not in name:
+        raise ValueError(
+            f"image {image!r} has no depth axis Z (axes {axes!r}): a 3D model needs a Z "
+            "stack; choose 2D in Dimensions, or correct the Axes field"
+        )
+    return check_training_axes(name, dims=dims, ndim=len(name), what=f"image {image!r}")
+
+
+def view_request(viewer: napari.viewer.Viewer, layers: list, axes: str, *,
+                 dims: int) -> tuple[tuple, tuple, str]:
+    """Where the visible part of the current slice sits in an input (for a live preview).
+
+    Parameters
+    ----------
+    layers : list
+        The input's layers (:func:`input_layers`).
+    axes : str
+        The axes of the input's data (a group's with ``C`` first), letters as in training.
+    dims : {2, 3}
+        The model's dimensions: the last ``dims`` non-channel axes are the spatial ones.
+
+    Returns
+    -------
+    index : tuple
+        Indexes the input's data: the channel axis whole, the spatial axes where the canvas
+        shows them, every other axis at the viewer's current position.
+    out_index : tuple
+        ``index`` without the channel axis: where the result sits in a per-pixel layer.
+    region_axes : str
+        The axes of ``data[index]`` (channel and spatial axes, in data order).
+    """
+    from napari_unet._widgets._layers import current_indices, visible_region
+
+    layer = layers[0]
+    own = axes[1:] if len(layers) > 1 else axes
+    plain = own.replace("C", "")
+    spatial = set(plain[len(plain) - dims:])
+    napari_dims = layer.ndim  # an RGB layer's colour axis is not one of napari's dims
+    current = current_indices(viewer, layer, napari_dims)
+    visible = visible_region(layer, 0)
+    index: list = []
+    for i, letter in enumerate(own):
+        if letter == "C":
+            index.append(slice(None))
+        elif letter in spatial:
+            index.append(visible[i])
+        else:
+            index.append(current[i])
+    if len(layers) > 1:
+        index.insert(0, slice(None))
+    out_index = tuple(ix for ix, letter in zip(index, axes) if letter != "C")
+    region_axes = "".join(letter for ix, letter in zip(index, axes) if isinstance(ix, slice))
+    return tuple(index), out_index, region_axes

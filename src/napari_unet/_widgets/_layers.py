@@ -163,3 +163,55 @@ def painted_region(atoms: Any, shape: tuple[int, ...]) -> tuple[slice, ...] | No
     if (hi < lo).any():
         return None
     return tuple(slice(int(x), int(y) + 1) for x, y in zip(lo, hi))
+
+
+def class_features(names: list[str]) -> dict[str, list]:
+    """A paint layer's ``features`` naming its classes: row ``v`` is label value ``v``.
+
+    napari shows a Labels layer's features for the value under the cursor in its status bar,
+    so a painter reads ``class: membrane`` while painting.
+    """
+    return {"index": list(range(len(names) + 1)), "class": ["not painted", *names]}
+
+
+def class_names_of(layer) -> list[str]:
+    """The class names a paint layer carries (value 1 = the first), or an empty list.
+
+    From ``metadata["napari_unet"]["class_names"]`` (Load's *Add paint layer*), else from a
+    ``"class"`` feature indexed by label value (:func:`class_features`).
+    """
+    names = (layer.metadata.get("napari_unet") or {}).get("class_names")
+    if names:
+        return [str(n) for n in names]
+    features = getattr(layer, "features", None)
+    if features is None or "class" not in getattr(features, "columns", ()):
+        return []
+    index = list(features["index"]) if "index" in features.columns else list(
+        range(len(features)))
+    by_value = {int(v): str(c) for v, c in zip(index, features["class"])}
+    top = max(by_value, default=0)
+    if top < 1 or any(v not in by_value for v in range(1, top + 1)):
+        return []
+    return [by_value[v] for v in range(1, top + 1)]
+
+
+#: Paintings with values up to this are checked value by value (no sort, no int64 copy).
+_FEW_VALUES = 64
+
+
+def painted_values(data: Any) -> np.ndarray:
+    """The values > 0 present in a painting, sorted (read once, without a full int64 copy).
+
+    A painting has a few classes, so each value is looked for with one comparison pass;
+    past :data:`_FEW_VALUES` (an instance mask) it falls back to :func:`numpy.unique`.
+    """
+    data = np.asarray(data)
+    if data.size == 0:
+        return np.zeros(0, np.int64)
+    top = int(data.max())
+    if top <= 0:
+        return np.zeros(0, np.int64)
+    if top > _FEW_VALUES:
+        values = np.unique(data)
+        return values[values > 0].astype(np.int64)
+    return np.array([v for v in range(1, top + 1) if (data == v).any()], np.int64)

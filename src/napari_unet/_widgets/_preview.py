@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet._widgets._layers import (
-    class_colormap,
-    current_indices,
-    get_layer,
-    put_layer,
-    visible_region,
-)
+from napari_unet._widgets._inputs import input_layers, input_region, view_request
+from napari_unet._widgets._layers import class_colormap, put_layer
 from napari_unet._widgets._training_job import PreviewRequest, PreviewResult
 
 
@@ -25,26 +20,19 @@ class LivePreview:
             return
         name, axes, _ = self._preview_target
         try:
-            layer = get_layer(self.viewer, name, "image")
+            layers = input_layers(self.viewer, name)
         except ValueError:
             self._preview_target = None
             return
-        stack_axes = len(axes.replace("C", "")) - self._last_config.dims
-        lead = current_indices(self.viewer, layer, stack_axes)
-        space = visible_region(layer, stack_axes)
-        rest = axes[stack_axes:]
-        index, spatial = [], iter(space)
-        for a in rest:  # the channel axis is read whole
-            index.append(slice(None) if a == "C" else next(spatial))
-        region = layer.data[(*lead, *index)]
-        if isinstance(region, np.ndarray):
-            region = region.copy()
-        self._previews.post(PreviewRequest(region, rest, (*lead, *space)))
+        index, out_index, region_axes = view_request(self.viewer, layers, axes,
+                                                     dims=self._last_config.dims)
+        region = input_region(layers, axes, index)
+        self._previews.post(PreviewRequest(region, region_axes, out_index))
 
     def _preview_layer(self):
         """The preview layer of the training image (added, all zeros, when missing)."""
         name, axes, shape = self._preview_target
-        image = get_layer(self.viewer, name, "image")
+        image = input_layers(self.viewer, name)[0]
         shape = tuple(s for s, a in zip(shape, axes) if a != "C")
         regression = self._last_config.task == "regression"
         kind = "image" if regression else "labels"

@@ -10,6 +10,7 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QProgressBar,
     QPushButton,
@@ -40,8 +41,19 @@ class TrainControls(DockWidget):
         form = QFormLayout(pairs)
         self.image_combo = QComboBox()
         self.labels_combo = QComboBox()
+        self.axes_edit = QLineEdit()
+        self.axes_edit.setToolTip(
+            "The image's axes, one letter per dimension: T time, S samples, C channel, Z depth, "
+            "Y rows, X columns (e.g. ZCYX). Prefilled from the layer (as Load or the reader "
+            "named them) or guessed; an edit is kept with the layer (its data are untouched).")
+        self.classes_label = QLabel("")
+        self.classes_label.setWordWrap(True)
+        self.classes_label.setToolTip("The classes the model learns: the paint layer's names "
+                                      "(value 1 = the first), from Load's class list")
         form.addRow("image", self.image_combo)
+        form.addRow("axes", self.axes_edit)
         form.addRow("paint / target", self.labels_combo)
+        form.addRow("classes", self.classes_label)
         row = QHBoxLayout()
         self.add_pair_button = QPushButton("Add pair")
         self.remove_pair_button = QPushButton("Remove")
@@ -55,6 +67,9 @@ class TrainControls(DockWidget):
         for signal in (self.pair_list.model().rowsInserted, self.pair_list.model().rowsRemoved):
             signal.connect(lambda *_: self.pair_list.setVisible(self.pair_list.count() > 0))
         form.addRow(self.pair_list)
+        self.image_combo.currentTextChanged.connect(self._show_axes)
+        self.axes_edit.editingFinished.connect(self._axes_edited)
+        self.labels_combo.currentTextChanged.connect(self._show_classes)
         self.add_pair_button.clicked.connect(self._add_pair)
         self.remove_pair_button.clicked.connect(self._remove_pair)
         self.body.addWidget(pairs)
@@ -66,6 +81,7 @@ class TrainControls(DockWidget):
         self.task_combo.currentTextChanged.connect(self._refresh_layers)
         self.dims_combo = QComboBox()
         self.dims_combo.addItems(["2D", "3D"])
+        self.dims_combo.currentTextChanged.connect(self._show_axes)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.currentTextChanged.connect(self._apply_preset)

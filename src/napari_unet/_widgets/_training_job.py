@@ -67,6 +67,18 @@ class PreviewSlot:
             return request
 
 
+def own_copy(source: Any) -> Any:
+    """The worker's own copy of a layer's data: numpy copied, a list of channel layers' data
+    stacked (channel first), lazy (dask, zarr) data passed as it is (read-only)."""
+    if isinstance(source, list | tuple):
+        if all(isinstance(a, np.ndarray) for a in source):
+            return np.stack(source)
+        import dask.array as da
+
+        return da.stack([a if isinstance(a, da.Array) else da.from_array(a) for a in source])
+    return source.copy() if isinstance(source, np.ndarray) else source
+
+
 def training_job(
     config: TrainConfig,
     pairs: list[tuple[Any, Any]],
@@ -81,11 +93,21 @@ def training_job(
 ) -> Generator[Any, None, Any]:
     """Train one segment (a new run, or ``trainer``'s next), yielding progress and previews.
 
+    ``pairs`` hold the layers' data as they are (or, for a channel group, a list of its
+    layers' data): the copies are taken here, in the worker (:func:`own_copy`), so clicking
+    Train never copies a big image or painting on the main thread. Strokes painted while the
+    copy is taken reach the trainer as label updates anyway. With ``trainer`` (Continue),
+    the whole painting replaces the trainer's, so strokes painted while stopped count.
+
     ``model`` may be None (a new or shipped starting model, as the core decides). The first
     record is a :class:`TrainerReady`; then the core's records, with :class:`PreviewResult`
     between them when ``previews`` has a request. Previews are normalised with the
     statistics of the whole first training image, as prediction does.
     """
+    pairs = [(own_copy(image), own_copy(target)) for image, target in pairs]
+    if trainer is not None:  # strokes painted while stopped count from the first step
+        for index, (_, target) in enumerate(pairs):
+            trainer.update_labels(index, None, target)
     previewer = None
     if previews is not None:
         norm = model.normalization if model is not None else (

@@ -245,23 +245,35 @@ class LoadWidget(DockWidget):
 
     # ---------------------------------------------------------------- paint
     def add_paint_layer(self):
-        """A Labels layer matched to the chosen image (shape, scale, translate), all unpainted."""
+        """A Labels layer matched to the chosen image (shape, scale, translate), all unpainted.
+
+        Its classes are the class list's: label colours (value 1 = the first class) and a
+        ``features`` table with a ``"class"`` column, so napari's status bar names the class
+        under the cursor. An image with a channel axis C (its axes) gets a painting without it.
+        """
+        from napari_unet._widgets._inputs import layer_axes
+        from napari_unet._widgets._layers import class_features
+
         try:
             image = get_layer(self.viewer, self.image_combo.currentText(), "image")
+            axes = layer_axes(image, dims=2)
         except ValueError as err:
             self._report(err)
             return None
         shape = image.data.shape[:-1] if image.rgb else image.data.shape
+        keep = [i for i, a in enumerate(axes[:len(shape)]) if a != "C"]  # napari's dims
         names = self.class_names()
         layer = self.viewer.add_labels(
-            np.zeros(shape, classes_dtype(len(names))),
+            np.zeros(tuple(shape[i] for i in keep), classes_dtype(len(names))),
             name=f"{image.name} paint",
-            scale=image.scale,
-            translate=image.translate,
-            units=image.units,
+            scale=[image.scale[i] for i in keep],
+            translate=[image.translate[i] for i in keep],
+            units=[image.units[i] for i in keep],
             colormap=class_colormap(len(names)),
             opacity=0.8,
-            metadata={"napari_unet": {"class_names": names}},
+            features=class_features(names),
+            metadata={"napari_unet": {"class_names": names},
+                      "axes": "".join(a for a in axes if a != "C")},
         )
         layer.selected_label = 2 if len(names) > 1 else 1
         layer.mode = "paint"

@@ -8,16 +8,25 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
+from napari.utils import cancelable_progress
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_unet._widgets._inputs import (
+    image_choices,
+    input_axes,
+    input_layers,
+    set_input_axes,
+    training_axes,
+)
 from napari_unet._widgets._jobs import explain, start_job
 from napari_unet._widgets._layers import (
-    copy_data,
+    class_names_of,
     get_layer,
     layer_names,
+    painted_values,
     refill_combo,
 )
 from napari_unet._widgets._live import PaintForwarder
@@ -30,11 +39,10 @@ from napari_unet._widgets._training_job import (
     TrainerReady,
     training_job,
 )
-from napari_unet.core.io import guess_axes
 from napari_unet.core.model import UNet
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.feedback import training_warnings
-from napari_unet.core.training.targets import check_classes, check_pair
+from napari_unet.core.training.targets import check_classes, check_shapes
 from napari_unet.core.training.train import TrainConfig
 
 if TYPE_CHECKING:
@@ -52,6 +60,16 @@ def _import_lazy_torch_modules() -> None:
     """
     import sklearn.ensemble  # noqa: F401  (the first answer's classifier: ~1 s to import)
     import torch._dynamo  # noqa: F401
+
+
+class TrainingProgress(cancelable_progress):
+    """A training run in napari's activity dock; its cancel button stops the run (the model
+    trained so far is kept), as the Stop button does."""
+
+    def cancel(self) -> None:
+        super().cancel()
+        if self.cancel_callback is not None:
+            self.cancel_callback()
 
 
 def _eta(seconds: float | None) -> str:
@@ -81,6 +99,9 @@ class TrainWidget(LivePreview, TrainControls):
         self._preview_target: tuple | None = None  # (image layer name, axes, shape)
         self._last_config: TrainConfig | None = None
         self._last_pairs: list[tuple[str, str]] = []
+        self._used_layers: set[str] = set()  # names of the layers the run was copied from
+        self._ready = False  # the worker checked the data and built its trainer
+        self.activity = None  # this run's progress in napari's activity dock
         self.trainer = None  # the run's Trainer: Continue goes on with it
         self._trainer_model = None  # the model the trainer last returned
         self._painting = PaintForwarder()
@@ -100,19 +121,65 @@ class TrainWidget(LivePreview, TrainControls):
 
     # ---------------------------------------------------------------- layers
     def _refresh_layers(self, *_) -> None:
-        refill_combo(self.image_combo, layer_names(self.viewer, "image"))
+        refill_combo(self.image_combo, image_choices(self.viewer))
         targets = layer_names(self.viewer, "labels")
         if self.task_combo.currentText() == "regression":
             targets += layer_names(self.viewer, "image")
         refill_combo(self.labels_combo, targets)
         if self.labels_combo.currentIndex() < 0 and targets:
             self.labels_combo.setCurrentIndex(0)
+        self._show_axes()
+        self._show_classes()
+
+    def _dims(self) -> int:
+        return 3 if self.dims_combo.currentText() == "3D" else 2
+
+    def _show_axes(self, *_) -> None:
+        """Show the chosen image's axes (the layer's, or the core's guess) in the axes field."""
+        try:
+            axes = input_axes(input_layers(self.viewer, self.image_combo.currentText()),
+                              dims=self._dims())
+        except ValueError:
+            axes = ""
+        self._shown_axes = axes
+        self.axes_edit.setText(axes)
+
+    def _axes_edited(self) -> None:
+        """Keep axes typed in the field with the chosen image's layer(s) (metadata only)."""
+        if not self.axes_edit.isModified():  # shown, not typed: a guess stays a guess
+            return
+        self.axes_edit.setModified(False)
+        text = self.axes_edit.text().strip().upper()
+        try:
+            layers = input_layers(self.viewer, self.image_combo.currentText())
+            self._shown_axes = set_input_axes(layers, text)
+            self.axes_edit.setText(self._shown_axes)
+        except ValueError as err:
+            self.status.setText(f"axes not changed: {explain(err)}")
+            self.axes_edit.setText(getattr(self, "_shown_axes", ""))
+
+    def _show_classes(self, *_) -> None:
+        """Show the classes the model will learn: the paint layer's names."""
+        task = self.task_combo.currentText()
+        if task != "semantic":
+            self.classes_label.setText("objects and background (from an instance mask)"
+                                       if task == "instances" else "a value per pixel")
+            return
+        try:
+            names = class_names_of(get_layer(self.viewer, self.labels_combo.currentText(),
+                                             "labels"))
+        except ValueError:
+            names = []
+        self.classes_label.setText(
+            " · ".join(f"{i} {n}" for i, n in enumerate(names, 1)) if names
+            else "the painted values 1..K (1 = background; name them with Load's "
+                 "Add paint layer)")
 
     def _layer_removed(self, event) -> None:
         if self.worker is None:
             return
         name = event.value.name
-        used = {n for pair in self._last_pairs for n in pair}
+        used = set(self._used_layers)
         if name in used:
             self.status.setText(
                 f"layer {name!r} was removed while training; training goes on with the copy "
@@ -161,39 +228,49 @@ class TrainWidget(LivePreview, TrainControls):
         return config
 
     def _gather(self) -> tuple[list, list[tuple[str, str]], str, dict]:
-        """Copies of the chosen layers' data, their names, the shared axes and paint facts."""
-        dims = 3 if self.dims_combo.currentText() == "3D" else 2
+        """The chosen inputs' data (not copied: the worker copies), their names, the shared
+        axes and facts (class names, the first input's shape).
+
+        Only what is cheap is checked here (axes, shapes, painted classes, each pass over a
+        painting once); the worker checks the rest (dtypes, NaN) before it trains.
+        """
+        dims = self._dims()
+        task = self.task_combo.currentText()
+        self._axes_edited()  # a typed but unconfirmed axes edit counts
         names = self.pair_names()
-        pairs, axes_seen = [], set()
+        pairs, shapes, axes_seen, painted = [], [], set(), set()
         class_names: list[str] = []
         for image_name, target_name in names:
-            image = get_layer(self.viewer, image_name, "image")
+            layers = input_layers(self.viewer, image_name)
+            axes = training_axes(input_axes(layers, dims=dims), dims=dims, image=image_name)
+            shape = tuple(layers[0].data.shape) if len(layers) == 1 else (
+                len(layers), *layers[0].data.shape)
             kind = "labels"
-            if self.task_combo.currentText() == "regression" and not any(
+            if task == "regression" and not any(
                 layer.name == target_name and layer._type_string == "labels"
                 for layer in self.viewer.layers
             ):
                 kind = "image"
             target = get_layer(self.viewer, target_name, kind)
-            axes = guess_axes(image.data.shape, dims=dims, in_channels=3 if image.rgb else 1)
-            if dims == 2 and "Z" in axes and "T" not in axes:
-                axes = axes.replace("Z", "T")  # the core trains 2D models slice by slice over T
+            check_shapes(shape, target.data.shape, axes=axes, dims=dims, task=task,
+                         index=len(pairs))
             axes_seen.add(axes)
-            check_pair(image.data, target.data, axes=axes, dims=dims,
-                       task=self.task_combo.currentText(), index=len(pairs))
-            pairs.append((copy_data(image), copy_data(target)))
-            class_names = class_names or list(
-                target.metadata.get("napari_unet", {}).get("class_names", [])
-            )
-        if self.task_combo.currentText() == "semantic":  # paint 1..K -> classes 0..K-1
-            check_classes([np.asarray(t).astype(np.int64) - 1 for _, t in pairs],
-                          task="semantic")
+            if task == "semantic":
+                painted.update(int(v) for v in painted_values(target.data))
+            # the data as they are: the worker takes its copies (training_job)
+            pairs.append((layers[0].data if len(layers) == 1 else [lay.data for lay in layers],
+                          target.data))
+            shapes.append(shape)
+            class_names = class_names or class_names_of(target)
+        if task == "semantic":  # paint 1..K -> classes 0..K-1, checked by the core's rule
+            check_classes([np.array(sorted(painted), np.int64) - 1], task="semantic")
         if len(axes_seen) > 1:
             raise ValueError(
                 f"the training images have different axes {sorted(axes_seen)}; train on images "
                 "of one kind (all 2D, or all stacks)"
             )
-        return pairs, names, axes_seen.pop(), {"class_names": class_names}
+        return pairs, names, axes_seen.pop(), {"class_names": class_names,
+                                               "shape": shapes[0]}
 
     # ---------------------------------------------------------------- run
     def start(self, *, resume: bool = False) -> None:
@@ -215,16 +292,15 @@ class TrainWidget(LivePreview, TrainControls):
             show_error(text)
             self.status.setText(f"not started: {text}")
             return
-        if trainer is not None:  # strokes painted while stopped count from the first step
-            for index, (_, target) in enumerate(pairs):
-                trainer.update_labels(index, None, np.asarray(target))
-        else:
+        if trainer is None:
             self.plot.clear_curves()
         self._last_config, self._last_pairs = config, names
+        self._used_layers = {target for _, target in names} | {
+            layer.name for image, _ in names for layer in input_layers(self.viewer, image)}
+        self._ready = trainer is not None
         self._stop = threading.Event()
         self._previews = PreviewSlot()
-        image_layer = get_layer(self.viewer, names[0][0], "image")
-        self._preview_target = (image_layer.name, axes, image_layer.data.shape)
+        self._preview_target = (names[0][0], axes, facts["shape"])
         self._painting.attach([(i, get_layer(self.viewer, target, "labels"))
                                for i, (_, target) in enumerate(names)
                                if any(layer.name == target and layer._type_string == "labels"
@@ -240,11 +316,12 @@ class TrainWidget(LivePreview, TrainControls):
                          previews=self._previews, trainer=trainer, **budget),
             on_yield=self._on_yield,
             on_return=self._on_return,
-            on_error=lambda err: self.status.setText(
-                f"stopped by an error: {explain(err, pairs=names)}"),
+            on_error=self._on_error,
             on_finish=self._on_finish,
         )
         self._set_running(True)
+        # napari builds the activity dock's bar at once (~0.15 s): after this click returns
+        QTimer.singleShot(0, self._open_activity)
         if self.preview_combo.currentIndex() == 0:
             self._preview_layer()  # added now: adding a layer costs the main thread ~0.5 s
             self._request_preview()  # the first answer comes as soon as the data are ready
@@ -292,6 +369,7 @@ class TrainWidget(LivePreview, TrainControls):
             self._show_preview(record)
             return
         if isinstance(record, TrainerReady):
+            self._ready = True
             self.trainer = record.trainer
             self._painting.set_trainer(record.trainer)
             net = record.trainer.net
@@ -305,6 +383,8 @@ class TrainWidget(LivePreview, TrainControls):
         percent = int(100 * fraction)
         if percent != self.progress.value():  # a repaint costs ~20 ms: only on change
             self.progress.setValue(percent)
+            self._update_activity(percent, f"training, step {record.step}"
+                                  if record.phase == "train" else "")
         self.plot.add_record(record)
         text = record.message or ""
         if record.phase == "train" and record.loss is not None:
@@ -342,7 +422,36 @@ class TrainWidget(LivePreview, TrainControls):
         """Whether training runs."""
         return self.worker is not None
 
+    def _on_error(self, err: BaseException) -> None:
+        """The worker's checks refused the data (not started) or training failed."""
+        words = explain(err, pairs=self._last_pairs)
+        self.status.setText(f"stopped by an error: {words}" if self._ready
+                            else f"not started: {words}")
+
+    def _open_activity(self) -> None:
+        """Show this run in napari's activity dock (Stop from there too): percent of the
+        budget, the step in its description."""
+        self._close_activity()
+        if self.worker is None:  # ended already
+            return
+        self.activity = TrainingProgress(total=100, desc="napari-unet: training",
+                                         cancel_callback=self.stop)
+
+    def _update_activity(self, percent: int, text: str) -> None:
+        if self.activity is None:
+            return
+        if percent > self.activity.n:
+            self.activity.update(percent - self.activity.n)
+        if text:
+            self.activity.set_description(f"napari-unet: {text}")
+
+    def _close_activity(self) -> None:
+        if self.activity is not None:
+            self.activity.close()
+            self.activity = None
+
     def _on_finish(self) -> None:
+        self._close_activity()
         self.worker = None
         self._preview_timer.stop()
         self._painting.detach()

@@ -1,0 +1,94 @@
+"""Classes with names and colours, progress in napari's activity dock, a cheap Train click."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.widgets.conftest import dock, tiny, wait_idle
+
+
+@pytest.mark.slow
+def test_clicking_train_on_a_big_image_copies_nothing_on_the_main_thread(
+        make_napari_viewer, qtbot, stall_meter):
+    """Prints the main thread's time in Train.start (before this change: ~580-680 ms on the
+    2-core test machine, the paint layer copied to int64 twice and both layers copied) and
+    its longest stall in the second after the click (the activity dock's bar comes then)."""
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((4000, 4000), dtype=np.float32), name="big")
+    paint = np.zeros((4000, 4000), np.uint8)
+    paint[100:140, 100:400] = 1
+    paint[2000:2040, 2000:2300] = 2
+    viewer.add_labels(paint, name="big paint")
+    train = dock(viewer, "Train")
+    tiny(train, steps=1)
+    train.preview_combo.setCurrentIndex(1)  # the click alone, not the preview layer
+    stall_meter.start()
+    began = time.perf_counter()
+    train.start()
+    spent = time.perf_counter() - began
+    qtbot.wait(1000)
+    stall = stall_meter.stop()
+    print(f"\nmain-thread time of Train.start on a 4000 x 4000 image: {spent * 1000:.0f} ms; "
+          f"longest main-thread stall in the second after: {stall * 1000:.0f} ms")
+    assert train.worker is not None, train.status.text()
+    assert train._preview_target[2] == (4000, 4000)
+    train.stop()
+    wait_idle(qtbot, train)
+
+
+@pytest.mark.slow
+def test_training_shows_progress_in_the_activity_dock_and_keeps_class_names(
+        make_napari_viewer, qtbot):
+    from napari.utils import progress
+
+    viewer = make_napari_viewer()
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    image[20:30] += 2
+    viewer.add_image(image, name="cells")
+    load, train = dock(viewer, "Load"), dock(viewer, "Train")
+    load.class_list.item(1).setText("nucleus")
+    load.image_combo.setCurrentText("cells")
+    paint = load.add_paint_layer()
+    paint.data[2:6, 4:60] = 1
+    paint.data[22:28, 4:60] = 2
+    paint.data[50:54, 4:60] = 1
+    tiny(train, steps=3, patch=32)
+    train.labels_combo.setCurrentText("cells paint")
+    train.start()
+    qtbot.waitUntil(lambda: train.activity is not None or not train.busy, timeout=10_000)
+    activity = train.activity
+    assert activity is not None and activity in progress._all_instances
+    assert "napari-unet" in activity.desc
+    wait_idle(qtbot, train)
+    assert train.activity is None and activity not in progress._all_instances, "closed"
+    assert train.state.model.meta["class_names"] == ["background", "nucleus"]
+
+
+def test_the_paint_layer_names_and_colours_its_classes(make_napari_viewer):
+    from napari_unet._widgets._layers import class_colormap
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 40), np.float32), name="cells")
+    load, train = dock(viewer, "Load"), dock(viewer, "Train")
+    load.class_list.item(1).setText("nucleus")
+    load.image_combo.setCurrentText("cells")
+    paint = load.add_paint_layer()
+    assert list(paint.features["class"]) == ["not painted", "background", "nucleus"]
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    expected = class_colormap(2)
+    for value in (1, 2):  # the class list's colours, one per class
+        np.testing.assert_allclose(np.ravel(paint.colormap.map(value))[:3],
+                                   transform_color(expected[value])[0][:3], atol=1e-3)
+    assert expected[1] != expected[2]
+    paint.data[10, 10] = 2
+    status = paint.get_status((10, 10), world=True)
+    text = status["coordinates"] if isinstance(status, dict) else status
+    assert "class: nucleus" in text, text
+    train.labels_combo.setCurrentText("cells paint")
+    assert "1 background" in train.classes_label.text()
+    assert "2 nucleus" in train.classes_label.text()
