@@ -108,9 +108,9 @@ def _pairs(images: Any, labels: Any) -> list[tuple[Any, Any]]:
         pairs = list(zip(images, labels))
     else:
         pairs = [(images, labels)]
-    if not pairs:
-        raise ValueError("train_model: no (image, labels) pairs given")
-    return pairs
+    from napari_unet.core.arguments import check_pairs
+
+    return check_pairs(pairs, what="train_model: pairs")
 
 
 def train_model(
@@ -160,10 +160,15 @@ def train_model(
     ValueError
         Unknown configuration keys, images and labels that do not pair up, or bad data.
     """
+    from napari_unet.core.arguments import check_callback, check_model, check_stop
+    from napari_unet.core.devices import resolve_device
     from napari_unet.core.progress import run
     from napari_unet.core.training.config import TrainConfig
     from napari_unet.core.training.train import train
 
+    pairs = _pairs(images, labels)
+    check_model(model, optional=True), check_stop(stop)
+    check_callback(on_progress, what="on_progress"), resolve_device(device)
     if config is None:
         config = TrainConfig.from_dict(overrides)
     else:
@@ -175,5 +180,5 @@ def train_model(
                 f"{type(config).__name__}"
             )
         config = TrainConfig.from_dict({**config, **overrides})
-    generator = train(config, _pairs(images, labels), model=model, device=device, stop=stop)
+    generator = train(config, pairs, model=model, device=device, stop=stop)
     return run(generator, on_progress)

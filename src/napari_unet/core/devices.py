@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import torch
 
+#: Device types napari-unet computes on (``torch.device(...).type``).
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+_EXPECTED = "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` into a ``torch.device``.
@@ -12,13 +16,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
     Raises
     ------
+    TypeError
+        If ``device`` is neither a string nor a ``torch.device``.
     ValueError
-        If the requested device does not exist on this machine.
+        If the name is not a device, names a kind napari-unet does not compute on (``"meta"``
+        holds no data; ``"xla"``, ``"ipu"``, ...) or a device this machine does not have.
     """
     if isinstance(device, torch.device):
         dev = device
+    elif not isinstance(device, str):
+        raise TypeError(f"device: {_EXPECTED} (a string or a torch.device); found "
+                        f"{type(device).__name__} {device!r}")
     else:
-        name = str(device).strip().lower()
+        name = device.strip().lower()
         if name == "auto":
             if torch.cuda.is_available():
                 return torch.device("cuda")
@@ -29,15 +39,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         try:
             dev = torch.device(name)
         except RuntimeError as err:
-            raise ValueError(
-                f"device={device!r} is not a device name; expected 'auto', 'cpu', 'cuda', "
-                "'cuda:N' or 'mps'"
-            ) from err
+            raise ValueError(f"device={device!r} is not a device name; {_EXPECTED}") from err
+    if dev.type not in DEVICE_TYPES:
+        why = " (a 'meta' device holds no data)" if dev.type == "meta" else ""
+        raise ValueError(f"device={device!r}: {_EXPECTED}; found a {dev.type!r} device, which "
+                         f"napari-unet does not compute on{why}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} asks for CUDA, but this PyTorch build sees no CUDA GPU; "
             "use device='cpu' or 'auto'"
         )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: expected a CUDA GPU index below "
+                         f"{torch.cuda.device_count()}, found {dev.index}")
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():

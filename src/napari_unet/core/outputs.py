@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ __all__ = [
     "PREDICTION_FORMATS",
     "check_model_out",
     "check_replaceable_folder",
+    "disk_full_message",
     "fallback_model_path",
     "plan_predictions",
     "prediction_path",
@@ -233,5 +235,27 @@ def staged(path: str | os.PathLike, *,
             os.replace(tmp, target)
         else:
             os.replace(tmp, target)
+    except OSError as err:
+        full = disk_full_message(target, err)
+        if full is None:
+            raise
+        raise OSError(errno.ENOSPC, full) from err
     finally:
         shutil.rmtree(box, ignore_errors=True)
+
+
+def disk_full_message(target: Path, err: OSError) -> str | None:
+    """A message naming ``target`` when ``err`` means the disk is full, else None.
+
+    numpy reports a full disk as ``"524288 requested and 31672 written"`` (no errno); the
+    system as ``ENOSPC`` or ``EDQUOT``.
+    """
+    if err.errno not in (errno.ENOSPC, errno.EDQUOT) and "requested and" not in str(err):
+        return None
+    try:
+        free = f"{shutil.disk_usage(target.parent).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return (f"output {str(target)!r}: expected room on the disk to write it, found the disk "
+            f"full ({free} in {str(target.parent)!r}; {err}); nothing was replaced: free some "
+            f"space or write elsewhere")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from napari_unet.core.arguments import check_callback, check_generator
+
 T = TypeVar("T")
 
 
@@ -71,6 +73,8 @@ def run(
     object
         The generator's return value (``StopIteration.value``).
     """
+    check_generator(generator)
+    check_callback(on_progress, what="on_progress")
     while True:
         try:
             record = next(generator)

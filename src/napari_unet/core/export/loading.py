@@ -16,6 +16,7 @@ import os
 import zipfile
 from pathlib import Path
 
+from napari_unet.core.arguments import check_path
 from napari_unet.core.export.packages import import_bioimageio
 from napari_unet.core.model import UNet
 from napari_unet.core.modelfile import SUFFIX, load_model
@@ -82,6 +83,7 @@ def load_any_model(path: str | os.PathLike) -> UNet:
     ValueError
         If ``path`` is neither a napari-unet model file nor a package napari-unet can import.
     """
+    check_path(path, what="model path")
     if is_package(path):
         return import_bioimageio(path)
     return load_model(path)

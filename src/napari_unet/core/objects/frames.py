@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_unet.core.arguments import check_array
 from napari_unet.core.io import classes_dtype, create_zarr
 from napari_unet.core.objects.semantic import class_objects, structure_objects
 from napari_unet.core.objects.tiled import instances_tiled
@@ -149,6 +150,10 @@ def objects_for_model(
     fitted when the model was trained. Semantic models (also when ``meta`` names no task):
     :func:`structure_objects`.
     """
+    check_array(probabilities, what="probabilities")
+    if meta is not None and not isinstance(meta, dict):
+        raise TypeError(f"meta: expected a model's meta (a dict, e.g. model.meta) or None, "
+                        f"found {type(meta).__name__}")
     task = (meta or {}).get("task", "semantic")
     if task == "semantic":
         return structure_objects(probabilities, spacing=spacing)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_unet.core.arguments import check_array, check_model
 from napari_unet.core.axes import AxesPlan, parse_axes
 from napari_unet.core.devices import is_out_of_memory, resolve_device
 from napari_unet.core.devices import memory_budget as default_memory_budget
@@ -91,6 +92,9 @@ def _spatial_request(value: Any, plan: AxesPlan, dims: int, name: str) -> tuple[
 
 
 def _kinds(output: Any, model: Any) -> tuple[str, ...]:
+    if not isinstance(output, (str, list, tuple)):
+        raise TypeError(f"output: expected one of {KINDS} or a tuple of them, found "
+                        f"{type(output).__name__} {output!r}")
     kinds = (output,) if isinstance(output, str) else tuple(output)
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
@@ -185,6 +189,7 @@ def predict(
         image, unsupported dtype, bad tile/halo/output arguments (raised by this call, before
         any iteration; NaN found later in a lazy image is raised while iterating).
     """
+    check_model(model), check_array(image, what="image")
     source = _as_source(image)
     plan = parse_axes(axes, tuple(source.shape), dims=model.dims)
     if plan.n_channels != model.in_channels:

@@ -159,6 +159,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # numbers must be numbers (a "0.1" from a hand-written dict)
+            value = getattr(self, f.name)
+            if (isinstance(f.default, (int, float)) and not isinstance(f.default, bool)
+                    and not (value is None and "None" in str(f.type))
+                    and (isinstance(value, bool) or not isinstance(value, numbers.Real))):
+                raise TypeError(f"TrainConfig.{f.name}: expected a number such as "
+                                f"{f.default!r}, found {type(value).__name__} {value!r}")
         if self.task not in TASKS:
             raise ValueError(f"TrainConfig.task must be one of {TASKS}, got {self.task!r}")
         if self.dims not in (2, 3):
@@ -198,7 +205,8 @@ class TrainConfig:
                 f"TrainConfig.regression_loss must be 'l1' or 'l2', got {self.regression_loss!r}"
             )
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"TrainConfig.val_fraction must be in [0, 1), got {self.val_fraction}")
+            raise ValueError(f"TrainConfig.val_fraction: expected a fraction in [0, 1), found "
+                             f"{self.val_fraction!r}")
         if self.patch_shape and len(self.patch_shape) != self.dims:
             raise ValueError(
                 f"TrainConfig.patch_shape {self.patch_shape} must have {self.dims} sizes "

@@ -23,6 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_unet.core.arguments import (
+    check_callback,
+    check_model,
+    check_pairs,
+    check_stop,
+)
 from napari_unet.core.model import UNet
 from napari_unet.core.progress import run
 from napari_unet.core.training.config import TrainConfig, TrainProgress
@@ -87,6 +93,8 @@ def train(
         For bad input (see :func:`~napari_unet.core.training.targets.check_pair`) or a model
         that does not fit the data.
     """
+    pairs = check_pairs(pairs)
+    check_model(model, optional=True), check_stop(stop), check_callback(on_model, what="on_model")
     trainer = Trainer(config, pairs, model=model, device=device)
     if on_model is not None:
         on_model(trainer.net)
