@@ -156,3 +156,18 @@ def test_scene_picks_a_series_of_a_multi_series_tif(tmp_path, capsys, guard):
     # nothing written (predict's run() makes the --out folder before reading inputs: it
     # stays empty)
     assert not (tmp_path / "no").exists() or not any((tmp_path / "no").iterdir())
+
+
+def test_stores_declaring_more_than_they_hold_are_refused_before_any_work(tmp_path, capsys,
+                                                                          guard):
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, _disks(1)[0][0])
+    empty = tmp_path / "empty.zarr"
+    zarr.open_array(str(empty), mode="w", shape=(200000, 200000), chunks=(4096, 4096),
+                    dtype="uint8")
+    model = tmp_path / "m.unet.safetensors"
+    guard.arm()
+    assert main(["train", str(plain), "--labels", str(empty), "--out", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "labels" in err and "declares 200000x200000" in err and "stores only" in err
+    assert not model.exists()

@@ -105,13 +105,15 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     """Predict one input. Every result is written to a temporary sibling of its path in
     ``plan``; they are moved into place when ``stack`` closes without an error."""
     from napari_unet.core.axes import parse_axes
-    from napari_unet.core.imagefile import file_spacing, open_image
+    from napari_unet.core.imagefile import check_in_memory, file_spacing, open_image
     from napari_unet.core.io import write_result
     from napari_unet.core.outputs import staged
     from napari_unet.core.prediction.outputs import allocate_outputs
     from napari_unet.core.prediction.predict import predict
 
     # the file's axes and pixel sizes unless --axes / --spacing say otherwise (lazy when big)
+    if args.format == "tif":  # results are kept whole in memory, as big as the input
+        check_in_memory(path, what=f"input {str(path)!r}")
     source = open_image(path, scene=args.scene)
     image = source.data
     axes = choose_axes(tuple(image.shape), given=args.axes or source.axes,

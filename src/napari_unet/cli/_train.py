@@ -90,7 +90,8 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 
     images = expand_inputs(args.images, what="image")
     labels = expand_inputs(args.labels, what="labels")
-    if any(Path(p).is_dir() and Path(p) not in images for p in [*args.images, *args.labels]):
+    files = {*images, *labels}  # a zarr store is a folder that is one file, not a folder
+    if any(Path(p).is_dir() and Path(p) not in files for p in [*args.images, *args.labels]):
         return pair_by_name(images, labels)
     if len(images) != len(labels):
         raise BadInput(f"{len(images)} image(s) but {len(labels)} label file(s): expected "
@@ -142,7 +143,7 @@ def _save(net: Any, out: Path, **card: Any) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Train a model and save it; 143 when a SIGTERM stopped training (the model is saved)."""
     from napari_unet.core.export.loading import load_any_model
-    from napari_unet.core.imagefile import open_image
+    from napari_unet.core.imagefile import check_in_memory, open_image
     from napari_unet.core.io import read_image
     from napari_unet.core.outputs import check_model_out
     from napari_unet.core.pairing import check_painting
@@ -158,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         model = load_any_model(args.from_model)
         base = dict((getattr(model, "card", None) or {}).get("train_config") or {})
     config = _config(args, base)
+    for path in labels:  # paintings are read whole: a store that declares 200000^2 and
+        check_in_memory(path, what=f"labels {str(path)!r}")  # holds nothing is refused
     sources = [open_image(i, scene=args.scene) for i in images]
     pairs = [(lazy(src.data), lazy(read_image(lab))) for src, (_, lab) in zip(sources, files)]
     for (img, lab), path in zip(pairs, labels):

@@ -49,6 +49,7 @@ __all__ = [
     "LAZY_BYTES",
     "ImageFile",
     "channel_layers",
+    "check_in_memory",
     "check_stored_size",
     "check_tiff_size",
     "file_spacing",
@@ -441,6 +442,16 @@ def check_stored_size(array: Any, *, what: str = "image") -> None:
             f"{what}: declares {shape} pixels ({declared / 2**30:.1f} GiB) but stores only "
             f"{stored} bytes; refusing to read it into memory (expected a store that holds its "
             f"pixels; open it lazily to read parts of a sparse store)")
+
+
+def check_in_memory(path: str | os.PathLike, *, what: str | None = None) -> None:
+    """Refuse a zarr store that is about to be read whole although it stores far less than
+    it declares (:func:`check_stored_size`); other files pass (tif headers are checked when
+    opened). Call it where a whole image is read into memory (training targets, results
+    kept in memory); lazy, sparse use needs no check."""
+    path = Path(path)
+    if is_zarr(path):
+        check_stored_size(open_zarr(path), what=what or f"image {str(path)!r}")
 
 
 def _ome_image(tif: Any, index: int, name: str) -> dict:
