@@ -94,7 +94,8 @@ def test_a_two_channel_zcyx_layer_trains_a_two_input_model_that_predicts_it(
 
     viewer = make_napari_viewer()
     image = np.stack([_cells((3, 48, 48)), _cells((3, 48, 48), seed=1)], axis=1)  # Z, C, Y, X
-    viewer.add_image(image, name="cells", metadata={"axes": "ZCYX", "source": "cells.tif"})
+    viewer.add_image(image, name="cells", metadata={"axes": "ZCYX", "source": "cells.tif"},
+                     scale=(2.0, 1.0, 0.5, 0.5))
     viewer.add_labels(_strokes((3, 48, 48)), name="cells paint")
     train, predict = dock(viewer, "Train"), dock(viewer, "Predict")
     tiny(train, steps=3, patch=32)
@@ -103,6 +104,9 @@ def test_a_two_channel_zcyx_layer_trains_a_two_input_model_that_predicts_it(
     assert train.axes_edit.text() == "ZCYX", "the layer's axes are shown"
     train.start()
     assert train.worker is not None, train.status.text()
+    preview = viewer.layers["cells preview"]  # per pixel: no channel axis, the image's scale
+    assert preview.data.shape == (3, 48, 48)
+    np.testing.assert_allclose(preview.scale, (2.0, 0.5, 0.5))
     wait_idle(qtbot, train)
     model = train.state.model
     assert model is not None, train.status.text()

@@ -56,15 +56,19 @@ def test_training_shows_progress_in_the_activity_dock_and_keeps_class_names(
     paint.data[2:6, 4:60] = 1
     paint.data[22:28, 4:60] = 2
     paint.data[50:54, 4:60] = 1
-    tiny(train, steps=3, patch=32)
+    tiny(train, steps=100_000, patch=32)
     train.labels_combo.setCurrentText("cells paint")
     train.start()
-    qtbot.waitUntil(lambda: train.activity is not None or not train.busy, timeout=10_000)
-    activity = train.activity
-    assert activity is not None and activity in progress._all_instances
-    assert "napari-unet" in activity.desc
+    qtbot.waitUntil(lambda: train.activity.bar is not None or not train.busy, timeout=10_000)
+    bar = train.activity.bar
+    assert bar is not None and bar in progress._all_instances
+    assert "napari-unet" in bar.desc
+    qtbot.waitUntil(lambda: len(train.plot.losses) >= 2, timeout=60_000)
+    assert bar.n <= 100 and "step" in bar.desc, bar.desc
+    bar.cancel()  # the activity dock's cancel button: stops as Stop does
     wait_idle(qtbot, train)
-    assert train.activity is None and activity not in progress._all_instances, "closed"
+    assert len(train.plot.losses) < 100_000
+    assert train.activity.bar is None and bar not in progress._all_instances, "closed"
     assert train.state.model.meta["class_names"] == ["background", "nucleus"]
 
 

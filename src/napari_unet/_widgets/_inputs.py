@@ -332,3 +332,17 @@ def view_request(viewer: napari.viewer.Viewer, layers: list, axes: str, *,
     out_index = tuple(ix for ix, letter in zip(index, axes) if letter != "C")
     region_axes = "".join(letter for ix, letter in zip(index, axes) if isinstance(ix, slice))
     return tuple(index), out_index, region_axes
+
+
+def result_placement(layers: list, axes: str) -> dict[str, tuple]:
+    """``scale``, ``translate`` and ``units`` for a per-pixel result of an input (no ``C``).
+
+    A layer whose channel axis is one of napari's dimensions (e.g. ``"ZCYX"``) lends the
+    values of its other axes only, so a result sits on its input; a channel group's layers
+    have no channel dimension and lend theirs whole.
+    """
+    layer = layers[0]
+    own = axes[1:] if len(layers) > 1 else axes
+    keep = [i for i in range(layer.ndim) if i >= len(own) or own[i] != "C"]
+    return {key: tuple(getattr(layer, key)[i] for i in keep)
+            for key in ("scale", "translate", "units")}

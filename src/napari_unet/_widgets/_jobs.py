@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import cancelable_progress
 from napari.utils.notifications import show_error
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
@@ -85,3 +87,54 @@ def start_job(
     worker.finished.connect(finished)
     worker.start()
     return worker
+
+
+class _Bar(cancelable_progress):
+    """napari's cancelable progress whose cancel button also calls its callback at once (a
+    job that is not a loop over the bar would never see ``is_canceled``)."""
+
+    def cancel(self) -> None:
+        super().cancel()
+        if self.cancel_callback is not None:
+            self.cancel_callback()
+
+
+class Activity:
+    """A job's entry in napari's activity dock: percent done, a description, a cancel button.
+
+    ``open`` shows it (napari builds its bar at once, ~0.15 s of the main thread), ``update``
+    moves it, ``close`` removes it; ``bar`` is the napari progress object while open.
+    """
+
+    #: The description changes at most this often (each change repaints the dock).
+    TEXT_EVERY_S = 0.5
+
+    def __init__(self, title: str, on_cancel: Callable[[], None] | None = None) -> None:
+        self.title = title
+        self.on_cancel = on_cancel
+        self.bar: _Bar | None = None
+        self._text_at = 0.0
+
+    def open(self) -> None:
+        """Show a new entry (closing one still open)."""
+        self.close()
+        self.bar = _Bar(total=100, desc=self.title, cancel_callback=self.on_cancel)
+
+    def update(self, percent: int, text: str = "") -> None:
+        """Set the percent done (it only grows) and, when given, the description (at most
+        every :attr:`TEXT_EVERY_S` seconds)."""
+        if self.bar is None:
+            return
+        percent = max(0, min(100, int(percent)))
+        if percent > self.bar.n:
+            self.bar.update(percent - self.bar.n)
+        now = time.perf_counter()
+        if text and now - self._text_at >= self.TEXT_EVERY_S:
+            self._text_at = now
+            self.bar.set_description(f"{self.title}: {text}")
+
+    def close(self) -> None:
+        """Remove the entry from the activity dock (nothing when none is open)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet._widgets._inputs import input_layers, input_region, view_request
+from napari_unet._widgets._inputs import (
+    input_layers,
+    input_region,
+    result_placement,
+    view_request,
+)
 from napari_unet._widgets._layers import class_colormap, put_layer
 from napari_unet._widgets._training_job import PreviewRequest, PreviewResult
 
@@ -32,7 +37,7 @@ class LivePreview:
     def _preview_layer(self):
         """The preview layer of the training image (added, all zeros, when missing)."""
         name, axes, shape = self._preview_target
-        image = input_layers(self.viewer, name)[0]
+        layers = input_layers(self.viewer, name)
         shape = tuple(s for s, a in zip(shape, axes) if a != "C")
         regression = self._last_config.task == "regression"
         kind = "image" if regression else "labels"
@@ -46,7 +51,8 @@ class LivePreview:
                 "colormap": class_colormap(max(2, len(self._last_config.class_names or [])),
                                            show_background=False),
             }
-            layer = put_layer(self.viewer, f"{name} preview", data, kind, like=image, **look)
+            layer = put_layer(self.viewer, f"{name} preview", data, kind,
+                              **result_placement(layers, axes), **look)
             if selected is not None and selected in self.viewer.layers:
                 self.viewer.layers.selection.active = selected  # keep painting where one was
             self._preview = layer

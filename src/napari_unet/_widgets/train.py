@@ -8,7 +8,6 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from napari.utils import cancelable_progress
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QWidget,
@@ -21,7 +20,7 @@ from napari_unet._widgets._inputs import (
     set_input_axes,
     training_axes,
 )
-from napari_unet._widgets._jobs import explain, start_job
+from napari_unet._widgets._jobs import Activity, explain, start_job
 from napari_unet._widgets._layers import (
     class_names_of,
     get_layer,
@@ -62,16 +61,6 @@ def _import_lazy_torch_modules() -> None:
     import torch._dynamo  # noqa: F401
 
 
-class TrainingProgress(cancelable_progress):
-    """A training run in napari's activity dock; its cancel button stops the run (the model
-    trained so far is kept), as the Stop button does."""
-
-    def cancel(self) -> None:
-        super().cancel()
-        if self.cancel_callback is not None:
-            self.cancel_callback()
-
-
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -101,7 +90,8 @@ class TrainWidget(LivePreview, TrainControls):
         self._last_pairs: list[tuple[str, str]] = []
         self._used_layers: set[str] = set()  # names of the layers the run was copied from
         self._ready = False  # the worker checked the data and built its trainer
-        self.activity = None  # this run's progress in napari's activity dock
+        #: this run's entry in napari's activity dock (its cancel button stops the run)
+        self.activity = Activity("napari-unet training", on_cancel=self.stop)
         self.trainer = None  # the run's Trainer: Continue goes on with it
         self._trainer_model = None  # the model the trainer last returned
         self._painting = PaintForwarder()
@@ -383,8 +373,7 @@ class TrainWidget(LivePreview, TrainControls):
         percent = int(100 * fraction)
         if percent != self.progress.value():  # a repaint costs ~20 ms: only on change
             self.progress.setValue(percent)
-            self._update_activity(percent, f"training, step {record.step}"
-                                  if record.phase == "train" else "")
+        self.activity.update(percent, f"step {record.step}" if record.phase == "train" else "")
         self.plot.add_record(record)
         text = record.message or ""
         if record.phase == "train" and record.loss is not None:
@@ -429,29 +418,11 @@ class TrainWidget(LivePreview, TrainControls):
                             else f"not started: {words}")
 
     def _open_activity(self) -> None:
-        """Show this run in napari's activity dock (Stop from there too): percent of the
-        budget, the step in its description."""
-        self._close_activity()
-        if self.worker is None:  # ended already
-            return
-        self.activity = TrainingProgress(total=100, desc="napari-unet: training",
-                                         cancel_callback=self.stop)
-
-    def _update_activity(self, percent: int, text: str) -> None:
-        if self.activity is None:
-            return
-        if percent > self.activity.n:
-            self.activity.update(percent - self.activity.n)
-        if text:
-            self.activity.set_description(f"napari-unet: {text}")
-
-    def _close_activity(self) -> None:
-        if self.activity is not None:
-            self.activity.close()
-            self.activity = None
+        if self.worker is not None:  # not ended already
+            self.activity.open()
 
     def _on_finish(self) -> None:
-        self._close_activity()
+        self.activity.close()
         self.worker = None
         self._preview_timer.stop()
         self._painting.detach()
