@@ -153,6 +153,26 @@ class _Permuted:
         return data if dtype is None else data.astype(dtype)
 
 
+def _halve_mean(block: np.ndarray, *, iy: int, ix: int) -> np.ndarray:
+    """Mean of 2 x 2 pixels in Y and X (an odd last row/column is dropped)."""
+    h, w = block.shape[iy] // 2, block.shape[ix] // 2
+    index = [slice(None)] * block.ndim
+    index[iy], index[ix] = slice(0, 2 * h), slice(0, 2 * w)
+    shape = list(block.shape)
+    shape[iy], shape[ix] = h, w
+    moved = np.moveaxis(block[tuple(index)], (iy, ix), (-2, -1))
+    pairs = moved.reshape(*moved.shape[:-2], h, 2, w, 2)
+    return np.moveaxis(pairs.mean(axis=(-3, -1), dtype=np.float64), (-2, -1), (iy, ix)).astype(
+        block.dtype)
+
+
+def _halve_stride(block: np.ndarray, *, iy: int, ix: int) -> np.ndarray:
+    """Every second pixel in Y and X (labels keep their values)."""
+    index = [slice(None)] * block.ndim
+    index[iy] = index[ix] = slice(None, None, 2)
+    return block[tuple(index)]
+
+
 def _default_chunks(axes: str, shape: Sequence[int]) -> tuple[int, ...]:
     size = {"T": 1, "Z": 32}
     return tuple(min(int(s), size.get(a, 256)) for a, s in zip(axes, shape))
@@ -309,23 +329,22 @@ class ResultStore:
         level = 0
         while max(group[str(level)].shape[iy], group[str(level)].shape[ix]) > PYRAMID_SIDE:
             src = group[str(level)]
-            x = da.from_zarr(src)
-            if kind in _IMAGE_KINDS:
-                keep = [slice(None)] * x.ndim
-                keep[iy] = slice(0, 2 * (x.shape[iy] // 2))
-                keep[ix] = slice(0, 2 * (x.shape[ix] // 2))
-                x = x[tuple(keep)].rechunk({iy: 512, ix: 512})
-                x = da.coarsen(np.mean, x, {iy: 2, ix: 2}, trim_excess=True).astype(src.dtype)
-            else:
-                step = [slice(None)] * x.ndim
-                step[iy] = step[ix] = slice(None, None, 2)
-                x = x[tuple(step)]
-            chunks = tuple(min(c, s) for c, s in zip(src.chunks, x.shape))
+            # read blocks twice the chunk in Y and X (even sizes but the last), halve each
+            read = [int(c) for c in src.chunks]
+            read[iy], read[ix] = 2 * read[iy], 2 * read[ix]
+            x = da.from_zarr(src, chunks=tuple(read))
+            mean = kind in _IMAGE_KINDS
+            halve = _halve_mean if mean else _halve_stride
+            out_chunks = tuple(
+                tuple((c // 2 if mean else -(-c // 2)) for c in cs) if i in (iy, ix) else cs
+                for i, cs in enumerate(x.chunks))
+            x = x.map_blocks(halve, iy=iy, ix=ix, chunks=out_chunks, dtype=src.dtype)
+            chunks = tuple(min(int(c), int(s)) for c, s in zip(src.chunks, x.shape))
             level += 1
             target = group.create_array(str(level), shape=x.shape, chunks=chunks,
                                         dtype=src.dtype, fill_value=0,
                                         chunk_key_encoding={"name": "v2", "separator": "/"})
-            da.store(x.rechunk(chunks), target, lock=False)
+            da.store(x.rechunk(chunks), target, lock=False, scheduler="threads")
         return level + 1
 
     def _datasets(self, kind: str, levels: int) -> list[dict[str, Any]]:
@@ -412,7 +431,7 @@ class ResultStore:
         copy = target_group.create_array("0", shape=source.shape, chunks=source.chunks,
                                          dtype=source.dtype, fill_value=0,
                                          chunk_key_encoding={"name": "v2", "separator": "/"})
-        da.store(da.from_zarr(source), copy, lock=False)
+        da.store(da.from_zarr(source), copy, lock=False, scheduler="threads")
 
 
 def _spec(kind: str, value: Any, axes: str) -> tuple[int, ...]:
@@ -490,6 +509,6 @@ def write_results(path: str | os.PathLike, arrays: Mapping[str, Any], *, axes: s
             lazy = value if isinstance(value, da.Array) else da.from_array(value, chunks=(
                 stored.chunks if not isinstance(target, _Permuted) else "auto"))
             lazy = da.transpose(lazy, [int(i) for i in np.argsort(order)]).astype(stored.dtype)
-            da.store(lazy.rechunk(stored.chunks), stored, lock=False)
+            da.store(lazy.rechunk(stored.chunks), stored, lock=False, scheduler="threads")
         store.finish()
     return Path(path)
