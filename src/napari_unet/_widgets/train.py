@@ -90,6 +90,7 @@ class TrainWidget(LivePreview, TrainControls):
         self._last_pairs: list[tuple[str, str]] = []
         self._used_layers: set[str] = set()  # names of the layers the run was copied from
         self._ready = False  # the worker checked the data and built its trainer
+        self._note = ""  # a warning about this run, kept in front of its progress lines
         #: this run's entry in napari's activity dock (its cancel button stops the run)
         self.activity = Activity("napari-unet training", on_cancel=self.stop)
         self.trainer = None  # the run's Trainer: Continue goes on with it
@@ -171,10 +172,9 @@ class TrainWidget(LivePreview, TrainControls):
         name = event.value.name
         used = set(self._used_layers)
         if name in used:
-            self.status.setText(
-                f"layer {name!r} was removed while training; training goes on with the copy "
-                "taken at the start, but the live preview stops"
-            )
+            self._note = (f"layer {name!r} was removed while training; training goes on with "
+                          "the copy taken at the start, but the live preview stops")
+            self.status.setText(self._note)
             self._preview_target = None
 
     def _add_pair(self) -> None:
@@ -288,6 +288,7 @@ class TrainWidget(LivePreview, TrainControls):
         self._used_layers = {target for _, target in names} | {
             layer.name for image, _ in names for layer in input_layers(self.viewer, image)}
         self._ready = trainer is not None
+        self._note = ""
         self._stop = threading.Event()
         self._previews = PreviewSlot()
         self._preview_target = (names[0][0], axes, facts["shape"])
@@ -384,6 +385,8 @@ class TrainWidget(LivePreview, TrainControls):
             text = f"held-out strokes: loss {record.val_loss:.3f}, IoU per class {ious}"
         if text and self._preview_source:
             text += f"  · preview: {self._preview_source}"
+        if text and self._note:  # a warning of this run stays in sight until it ends
+            text = f"{self._note}  · {text}"
         if text:
             self.status.setText(text)
 
