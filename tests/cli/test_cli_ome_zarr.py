@@ -171,6 +171,21 @@ def test_distributed_prediction_writes_the_same_store(instance_model, nuclei, tm
     assert np.mean(a["classes"] != b["classes"]) < 1e-3
 
 
+@pytest.mark.slow
+def test_the_cli_scheduler_writes_the_store(instance_model, nuclei, tmp_path):
+    """`--scheduler local:1 --format ome-zarr`: worker processes fill the same store."""
+    args = ["--format", "ome-zarr", "--output", "classes,instances", "--tile-size", "64",
+            "--device", "cpu", "-q"]
+    assert main(["predict", str(instance_model), str(nuclei), "--out", str(tmp_path / "d"),
+                 "--scheduler", "local:1", *args]) == 0
+    assert main(["predict", str(instance_model), str(nuclei), "--out", str(tmp_path / "s"),
+                 *args]) == 0
+    a, b = _read(tmp_path / "d" / "nuclei.ome.zarr"), _read(tmp_path / "s" / "nuclei.ome.zarr")
+    assert sorted(a) == sorted(b) == ["classes", "instances", "probabilities"]
+    np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-5)
+    np.testing.assert_array_equal(a["instances"], b["instances"])
+
+
 def test_bad_input_exits_2_and_writes_nothing(instance_model, tmp_path, capsys, guard):
     stack = tmp_path / "samples.tif"
     tifffile.imwrite(stack, np.zeros((2, 32, 32), np.uint8))
