@@ -198,6 +198,12 @@ def test_bad_input_exits_2_and_writes_nothing(instance_model, tmp_path, capsys, 
     assert "folder with other files" in capsys.readouterr().err
     (mine / "notes.txt").unlink()
     mine.rmdir()
+    mine.write_text("a file of mine")
+    guard.arm()
+    assert main(["predict", str(instance_model), str(stack), "--out", str(tmp_path / "out"),
+                 "--format", "ome-zarr", "-q"]) == 2
+    assert "found a file" in capsys.readouterr().err
+    mine.unlink()
     guard.arm()
     assert main(["predict", str(instance_model), str(stack), "--out", str(tmp_path / "out"),
                  "--axes", "SYX", "--format", "ome-zarr", "-q"]) == 2

@@ -172,6 +172,12 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="found a folder with other files"):
         write_results(mine, {"classes": classes}, axes="YX")
     assert [q.name for q in mine.iterdir()] == ["notes.txt"]
+    a_file = tmp_path / "file.ome.zarr"
+    a_file.write_text("mine")
+    with pytest.raises(ValueError, match="found a file"):
+        write_results(a_file, {"classes": classes}, axes="YX")
+    assert a_file.read_text() == "mine"
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["file.ome.zarr", "mine.ome.zarr"]
 
 
 def test_a_failing_rewrite_keeps_the_earlier_store(tmp_path):

@@ -238,8 +238,8 @@ def run(args: argparse.Namespace) -> None:
     plans = plan_predictions(inputs, kinds, out_dir, args.format)  # before any work
     for plan in plans:
         for target in plan.values():
-            if target.is_dir():
-                check_replaceable_folder(target, what="output")
+            if target.is_dir() or (target.suffix == ".zarr" and target.exists()):
+                check_replaceable_folder(target, what="output")  # refuses a file, too
             if target.suffix == ".csv" and target.is_dir():
                 raise BadInput(f"object table {str(target)!r}: expected a file, found a folder")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -140,6 +140,8 @@ class _Permuted:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = (key if isinstance(key, tuple) else (key,))
+        if key == (Ellipsis,):
+            key = ()
         key = key + (slice(None),) * (self.ndim - len(key))
         stored: list[Any] = [slice(None)] * self.ndim
         for i, k in enumerate(key):
@@ -495,9 +497,13 @@ def write_results(path: str | os.PathLike, arrays: Mapping[str, Any], *, axes: s
     shape = next(iter(shapes.values()))
     n_classes = int(arrays["probabilities"].shape[0]) if "probabilities" in arrays else (
         len(class_names) if class_names is not None else None)
-    if n_classes is None:
-        n_classes = int(np.max(np.asarray(arrays["classes"]))) if "classes" in arrays else 1
+    if n_classes is None:  # the largest class value (read chunk by chunk when lazy)
+        n_classes = int(da.asarray(arrays["classes"]).max().compute(scheduler="threads")
+                        ) if "classes" in arrays else 1
     dtypes = {k: np.dtype(arrays[k].dtype) for k in LABEL_KINDS if k in arrays}
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(f"output {str(path)!r}: expected a new path or an OME-Zarr store to "
+                         f"replace, found a file; choose another name")
     with staged(path) as tmp:
         store = ResultStore(tmp, kinds=tuple(arrays), axes=name, shape=shape,
                             n_classes=n_classes, scale=scale, units=units,
