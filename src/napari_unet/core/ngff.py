@@ -43,6 +43,7 @@ __all__ = [
     "NGFF_VERSION",
     "PYRAMID_SIDE",
     "ResultStore",
+    "add_pyramid",
     "class_colors",
     "ngff_unit",
     "write_block",
@@ -56,6 +57,8 @@ PYRAMID_SIDE = 1024
 LABEL_KINDS = ("classes", "instances")
 _IMAGE_KINDS = ("probabilities", "uncertainty")
 _KINDS = ("probabilities", "classes", "instances", "uncertainty")
+#: Chunk files as NGFF 0.4 names them: ``0/3/2`` (nested folders).
+_KEYS = {"name": "v2", "separator": "/"}
 _TYPES = {"T": "time", "Z": "space", "Y": "space", "X": "space"}
 #: Units written as NGFF (UDUNITS-2) names.
 _UNITS = {
@@ -175,6 +178,42 @@ def _halve_stride(block: np.ndarray, *, iy: int, ix: int) -> np.ndarray:
     return block[tuple(index)]
 
 
+def add_pyramid(group: Any, axes: str, *, mean: bool) -> int:
+    """Add levels 1, 2, ... to the multiscale ``group`` (level ``"0"`` written), chunk by chunk.
+
+    Each level halves Y and X of the one before (``mean``: the mean of 2 x 2 pixels, else
+    every second pixel, as labels need) while its Y or X side is over :data:`PYRAMID_SIDE`.
+    Blocks of twice the chunk are read and halved with one numpy reshape each (on local
+    threads), so memory stays a few chunks per thread.
+
+    Returns
+    -------
+    int
+        The number of levels, level 0 included.
+    """
+    import dask.array as da
+
+    iy, ix = axes.index("Y"), axes.index("X")
+    level = 0
+    while max(group[str(level)].shape[iy], group[str(level)].shape[ix]) > PYRAMID_SIDE:
+        src = group[str(level)]
+        read = [int(c) for c in src.chunks]  # even sizes, but the last block
+        read[iy], read[ix] = 2 * read[iy], 2 * read[ix]
+        x = da.from_zarr(src, chunks=tuple(read))
+        out_chunks = tuple(
+            tuple((c // 2 if mean else -(-c // 2)) for c in cs) if i in (iy, ix) else cs
+            for i, cs in enumerate(x.chunks))
+        x = x.map_blocks(_halve_mean if mean else _halve_stride, iy=iy, ix=ix,
+                         chunks=out_chunks, dtype=src.dtype)
+        chunks = tuple(min(int(c), int(n)) for c, n in zip(src.chunks, x.shape))
+        level += 1
+        target = group.create_array(str(level), shape=x.shape, chunks=chunks,
+                                    dtype=src.dtype, fill_value=0,
+                                    chunk_key_encoding=_KEYS)
+        da.store(x.rechunk(chunks), target, lock=False, scheduler="threads")
+    return level + 1
+
+
 def _default_chunks(axes: str, shape: Sequence[int]) -> tuple[int, ...]:
     size = {"T": 1, "Z": 32}
     return tuple(min(int(s), size.get(a, 256)) for a, s in zip(axes, shape))
@@ -271,7 +310,7 @@ class ResultStore:
             stored_chunks = tuple(1 if a == "C" else self.chunks[a] for a in stored_axes)
             array = group.create_array("0", shape=stored_shape, chunks=stored_chunks,
                                        dtype=dtype, fill_value=0,
-                                       chunk_key_encoding={"name": "v2", "separator": "/"})
+                                       chunk_key_encoding=_KEYS)
             self.groups[kind] = group
             identity = tuple(order) == tuple(range(len(order)))
             self.arrays[kind] = array if identity else _Permuted(array, order)
@@ -321,34 +360,6 @@ class ResultStore:
         return self.root if rel == "." else self.root.require_group(rel)
 
     # -- pyramid and metadata ----------------------------------------------------------------
-    def _pyramid(self, kind: str) -> int:
-        """Add levels 1.. to ``kind``'s group chunk by chunk; returns the number of levels."""
-        import dask.array as da
-
-        group = self.groups[kind]
-        axes = self._stored_axes(kind)
-        iy, ix = axes.index("Y"), axes.index("X")
-        level = 0
-        while max(group[str(level)].shape[iy], group[str(level)].shape[ix]) > PYRAMID_SIDE:
-            src = group[str(level)]
-            # read blocks twice the chunk in Y and X (even sizes but the last), halve each
-            read = [int(c) for c in src.chunks]
-            read[iy], read[ix] = 2 * read[iy], 2 * read[ix]
-            x = da.from_zarr(src, chunks=tuple(read))
-            mean = kind in _IMAGE_KINDS
-            halve = _halve_mean if mean else _halve_stride
-            out_chunks = tuple(
-                tuple((c // 2 if mean else -(-c // 2)) for c in cs) if i in (iy, ix) else cs
-                for i, cs in enumerate(x.chunks))
-            x = x.map_blocks(halve, iy=iy, ix=ix, chunks=out_chunks, dtype=src.dtype)
-            chunks = tuple(min(int(c), int(s)) for c, s in zip(src.chunks, x.shape))
-            level += 1
-            target = group.create_array(str(level), shape=x.shape, chunks=chunks,
-                                        dtype=src.dtype, fill_value=0,
-                                        chunk_key_encoding={"name": "v2", "separator": "/"})
-            da.store(x.rechunk(chunks), target, lock=False, scheduler="threads")
-        return level + 1
-
     def _datasets(self, kind: str, levels: int) -> list[dict[str, Any]]:
         axes = self._stored_axes(kind)
         out = []
@@ -386,7 +397,7 @@ class ResultStore:
             self._copy_root_labels()
             targets.insert(0, (self.root, self.image_kind))
         for group, kind in targets:
-            levels = self._pyramid_of(kind, group)
+            levels = add_pyramid(group, self._stored_axes(kind), mean=kind in _IMAGE_KINDS)
             meta: dict[str, Any] = {}
             if kind == "probabilities":
                 colors = class_colors(self.n_classes)
@@ -414,14 +425,6 @@ class ResultStore:
     def _label_group(self, kind: str) -> Any:
         return self.root.require_group(f"labels/{kind}")
 
-    def _pyramid_of(self, kind: str, group: Any) -> int:
-        saved = self.groups[kind]
-        self.groups[kind] = group
-        try:
-            return self._pyramid(kind)
-        finally:
-            self.groups[kind] = saved
-
     def _copy_root_labels(self) -> None:
         """Without probabilities or uncertainty, the root image holds the first labels'
         values (written there by the predictor); copy them to ``labels/<kind>``."""
@@ -432,7 +435,7 @@ class ResultStore:
         target_group = self._label_group(kind)
         copy = target_group.create_array("0", shape=source.shape, chunks=source.chunks,
                                          dtype=source.dtype, fill_value=0,
-                                         chunk_key_encoding={"name": "v2", "separator": "/"})
+                                         chunk_key_encoding=_KEYS)
         da.store(da.from_zarr(source), copy, lock=False, scheduler="threads")
 
 
