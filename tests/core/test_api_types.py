@@ -88,7 +88,7 @@ def test_train_arguments(model, data):
                                          **TINY), ValueError,
          r"pairs\[0\] image: expected pixels, found an empty array of shape \(0, 32\)"),
         (lambda: napari_unet.train_model(image + 1j, labels, **TINY), TypeError,
-         "expected real intensities, found complex"),
+         "expected real numbers .* found dtype complex(64|128); keep the magnitude"),
         (lambda: napari_unet.train_model(image, labels, **{**TINY, "val_fraction": "0.1"}),
          TypeError, "TrainConfig.val_fraction: expected a number such as 0.1, found str"),
         (lambda: napari_unet.run(napari_unet.train(TrainConfig(**{
@@ -115,7 +115,14 @@ def test_other_entry_points(model, data, tmp_path):
         napari_unet.export_bioimageio("m.unet.safetensors", tmp_path / "pkg")
     with pytest.raises(TypeError, match=r"sample: expected an array .* found list"):
         napari_unet.export_bioimageio(model, tmp_path / "pkg", sample=[[1.0]])
-    assert not (tmp_path / "pkg").exists()
+    with pytest.raises(TypeError, match="sample: expected real numbers"):
+        napari_unet.export_bioimageio(model, tmp_path / "pkg",
+                                      sample=np.ones((1, 1, 32, 32), np.complex64))
+    with pytest.raises(TypeError, match="probabilities: expected real numbers"):
+        napari_unet.objects(probabilities.astype(np.complex64), model.meta)
+    with pytest.raises(ValueError, match=r"expected a file name such as .* found a folder"):
+        napari_unet.save_model(model, tmp_path)
+    assert not (tmp_path / "pkg").exists() and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")

@@ -21,6 +21,7 @@ __all__ = [
     "check_model",
     "check_pairs",
     "check_path",
+    "check_real",
     "check_stop",
 ]
 
@@ -47,6 +48,17 @@ def check_array(value: Any, *, what: str) -> Any:
         hint = "; read the file first (e.g. tifffile.imread)"
     raise TypeError(f"{what}: expected an array (numpy, dask or zarr), found "
                     f"{_found(value)}{hint}")
+
+
+def check_real(value: Any, *, what: str) -> Any:
+    """``value`` when it is an array of real numbers (bool, integer or float dtype)."""
+    check_array(value, what=what)
+    kind = getattr(value.dtype, "kind", "")
+    if kind not in "biuf":
+        hint = "; keep the magnitude (abs) or the real part" if kind == "c" else ""
+        raise TypeError(f"{what}: expected real numbers (a bool, integer or float dtype), "
+                        f"found dtype {value.dtype}{hint}")
+    return value
 
 
 def check_model(value: Any, *, what: str = "model", optional: bool = False) -> Any:
@@ -79,9 +91,7 @@ def check_pairs(pairs: Any, *, what: str = "pairs") -> list[tuple[Any, Any]]:
             if 0 in tuple(a.shape):
                 raise ValueError(f"{what}[{i}] {name}: expected pixels, found an empty array "
                                  f"of shape {tuple(a.shape)}")
-        if getattr(image.dtype, "kind", "") == "c":
-            raise TypeError(f"{what}[{i}] image: expected real intensities, found complex "
-                            f"dtype {image.dtype}; keep the magnitude (abs) or the real part")
+        check_real(image, what=f"{what}[{i}] image")
         out.append((image, labels))
     return out
 

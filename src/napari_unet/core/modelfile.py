@@ -199,6 +199,9 @@ def save_model(model: UNet, path: str | os.PathLike, *, train_config: Any = None
     blob = dumps_model(model, train_config=train_config, training_data=training_data,
                        validation=validation, name=name, description=description)
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"model file {str(path)!r}: expected a file name such as "
+                         f"{str(path / ('model' + SUFFIX))!r}, found a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_unet.core.arguments import check_array, check_model, check_path
+from napari_unet.core.arguments import check_model, check_path, check_real
 from napari_unet.core.export.bioimageio_docs import (
     INSTANCE_POSTPROCESSING,
     MODEL_ATTACHMENT,
@@ -123,7 +123,7 @@ def export_bioimageio(model: UNet, path: str | Path, *, sample: np.ndarray | Non
     """
     check_model(model), check_path(path, what="path")
     if sample is not None:
-        check_array(sample, what="sample")
+        check_real(sample, what="sample")
     path = Path(path)
     net = eval_copy(model)
     card = dict(card) if card else make_card(net)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.core.arguments import check_array
+from napari_unet.core.arguments import check_real
 from napari_unet.core.io import classes_dtype, create_zarr
 from napari_unet.core.objects.semantic import class_objects, structure_objects
 from napari_unet.core.objects.tiled import instances_tiled
@@ -150,7 +150,7 @@ def objects_for_model(
     fitted when the model was trained. Semantic models (also when ``meta`` names no task):
     :func:`structure_objects`.
     """
-    check_array(probabilities, what="probabilities")
+    check_real(probabilities, what="probabilities")
     if meta is not None and not isinstance(meta, dict):
         raise TypeError(f"meta: expected a model's meta (a dict, e.g. model.meta) or None, "
                         f"found {type(meta).__name__}")
