@@ -168,3 +168,15 @@ def test_a_real_scheduler_passes_the_check(tmp_path):
     bad.write_text('{"id": 1}')
     with pytest.raises(ValueError, match="'address' entry"):
         check_scheduler(str(bad))
+
+
+@pytest.mark.slow
+def test_the_api_writes_no_store_before_the_cluster_answers(silent_server, tmp_path):
+    from napari_unet.core.prediction.distributed import predict_distributed
+
+    model = UNet(depth=1, base_channels=2, out_channels=2).eval()
+    with pytest.raises(ValueError, match="sent no Dask handshake"):
+        next(predict_distributed(model, np.zeros((32, 32), np.float32), axes="YX",
+                                 outputs={"classes": tmp_path / "c.zarr"},
+                                 scheduler=silent_server))
+    assert list(tmp_path.iterdir()) == []

@@ -41,7 +41,8 @@ from napari_unet.core.prediction.outputs import allocate_outputs
 from napari_unet.core.prediction.tiling import Tile, plan_grid, read_tile
 from napari_unet.core.progress import Progress
 
-__all__ = ["check_scheduler", "default_tile_shape", "predict_distributed", "start_client"]
+__all__ = ["check_scheduler", "default_tile_shape", "predict_distributed", "scheduler_address",
+           "start_client"]
 
 #: Default output pixels per tile: big tiles keep the halo's share of work small.
 DEFAULT_CORE_2D = 1024
@@ -113,6 +114,15 @@ CONNECT_TIMEOUT = 8.0
 HANDSHAKE_TIMEOUT = 5.0
 #: The largest greeting accepted (a Dask handshake is a few hundred bytes).
 _MAX_GREETING = 1 << 20
+
+
+def scheduler_address(scheduler: Any) -> str | None:
+    """The address (or scheduler file) that ``scheduler`` names; None for ``"local:N"`` and
+    for a ``distributed.Client``, which need no check."""
+    if not isinstance(scheduler, (str, os.PathLike)):
+        return None
+    text = str(scheduler).strip()
+    return None if text.startswith("local") else text
 
 
 def _scheduler_address(text: str) -> str:
@@ -371,6 +381,9 @@ def predict_distributed(
     loop_chunks = [1] * len(plan.out_shape)
     for pos, size in zip(plan.spatial, grid.core_shape):
         loop_chunks[plan.out_axes.index(plan.axes[pos])] = size
+    address = scheduler_address(scheduler)
+    if address is not None:  # a cluster answers before anything is written
+        check_scheduler(address)
     # the stores are created here; the workers open them by path and write their tiles
     if store is not None:
         result = store(tuple(loop_chunks))
