@@ -212,14 +212,21 @@ def test_napari_opens_the_store_when_a_reader_is_installed(tmp_path, make_napari
     p, classes, _ = _results()
     path = write_results(tmp_path / "n.ome.zarr", {"probabilities": p, "classes": classes},
                          axes="YX", scale={"Y": 0.5, "X": 0.25}, units={"Y": "um", "X": "um"})
-    readers = [r for r in PluginManager.instance().iter_compatible_readers([str(path)])
+    viewer = make_napari_viewer()
+    manager = PluginManager.instance()
+    manager.discover()
+    readers = [r for r in manager.iter_compatible_readers([str(path)])
                if r.plugin_name != "napari"]
     if not readers:
         pytest.skip("no napari reader for OME-Zarr in this environment (napari-ome-zarr "
                     "is not installed; napari's own zarr reader refuses NGFF groups)")
-    viewer = make_napari_viewer()
     layers = viewer.open(str(path), plugin=readers[0].plugin_name)
-    kinds = {type(layer).__name__ for layer in layers}
-    assert "Labels" in kinds
-    image = next(layer for layer in layers if type(layer).__name__ == "Image")
-    assert tuple(image.scale[-2:]) == (0.5, 0.25)
+    images = [layer for layer in layers if type(layer).__name__ == "Image"]
+    labels = [layer for layer in layers if type(layer).__name__ == "Labels"]
+    assert len(images) == 3 and all(n in layer.name for n, layer in
+                                    zip(("class 1", "class 2", "class 3"), images))
+    assert [layer.name.endswith("classes") for layer in labels] == [True]
+    for layer in (*images, *labels):
+        assert tuple(layer.scale) == (0.5, 0.25)
+        assert [str(u) for u in layer.units] == ["micrometer", "micrometer"]
+    np.testing.assert_array_equal(np.asarray(labels[0].data), classes)
