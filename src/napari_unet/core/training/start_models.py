@@ -163,8 +163,8 @@ def choose_start(
     images look like its training images (:func:`distance` <= 3 on up to 8 painted images)
     and it already agrees with the strokes (balanced accuracy >= 0.7 under the best class
     order); of those that fit, the one that agrees best with the strokes is chosen (ties: the
-    nearest in appearance). The returned model's last layer is permuted so that its channel ``c`` is painting value
-    ``c + 1`` of these pairs.
+    nearest in appearance). The returned model's last layer is permuted so that its channel
+    ``c`` is painting value ``c + 1`` of these pairs.
     """
     if task != "semantic" or dims != 2 or axes.upper() not in ("YX", "TYX"):
         return None, "no starting model for this kind of data (2D one-channel semantic only)"
@@ -204,7 +204,8 @@ def choose_start(
             idx = torch.as_tensor(order)
             model.head.weight.copy_(model.head.weight[idx])
             model.head.bias.copy_(model.head.bias[idx])
-    others = f"; also fit: {', '.join(f[2] for f in fits if f[2] != name)}" if len(fits) > 1 else ""
+    also = [f[2] for f in fits if f[2] != name]
+    others = f"; also fit: {', '.join(also)}" if also else ""
     return model, (
         f"{name} (distance {-neg_d:.1f}, balanced accuracy on the strokes "
         f"{acc:.2f}, class order {list(order)}{others})"
