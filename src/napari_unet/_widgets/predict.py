@@ -12,6 +12,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -105,9 +106,9 @@ class PredictWidget(DockWidget):
             "objects: an instance model's, or a semantic model's structure classes (2..K) "
             "split where touching objects narrow")
         self._shown_task: str | None = None
-        outputs = QHBoxLayout()
-        for check in self.output_checks.values():
-            outputs.addWidget(check)
+        outputs = QGridLayout()  # two by two: the dock stays narrow
+        for i, check in enumerate(self.output_checks.values()):
+            outputs.addWidget(check, i // 2, i % 2)
         self.scope_combo = QComboBox()
         self.scope_combo.addItems(SCOPES)
         self.tile_spin = QSpinBox(minimum=0, maximum=8192, singleStep=64)
@@ -116,10 +117,9 @@ class PredictWidget(DockWidget):
         self.store_dir.setToolTip(
             "where the results of lazy (dask/zarr) images are written as zarr while they are "
             "shown; removed with their layers unless kept")
-        self.keep_check = QCheckBox("keep")
+        self.keep_check = QCheckBox("keep them")
         self.keep_check.setToolTip("keep the zarr results of lazy images after their layers "
                                    "are removed and napari closes")
-        store_row.addWidget(self.keep_check)
         form.addRow("model", self.model_combo)
         form.addRow(row)
         form.addRow(self.model_label)
@@ -129,6 +129,7 @@ class PredictWidget(DockWidget):
         form.addRow("scope", self.scope_combo)
         form.addRow("tile size", self.tile_spin)
         form.addRow("lazy results in", store_row)
+        form.addRow("", self.keep_check)
         self.body.addLayout(form)
         self.objects = ObjectTable(lambda row: self.go_to_object(row),
                                    lambda path: self.save_table(path, replace=True))
