@@ -206,3 +206,21 @@ def test_go_to_the_most_uncertain_region_moves_slice_and_camera(
     assert "paint there next" in predict.status.text()
     viewer.layers.remove("stack uncertainty")
     assert not predict.uncertain_button.isEnabled()
+
+
+def test_current_slice_of_a_stack_fills_that_slice_only_and_is_not_saved_as_whole(
+        make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(_image((5, 40, 48), 7), name="stack", scale=(2.0, 1.0, 1.0),
+                     metadata={"axes": "ZYX"})
+    predict = dock(viewer, "Predict")
+    _use(predict, _model_file(tmp_path), ("classes",))
+    viewer.dims.set_point(0, 3 * 2.0)
+    predict.start(scope="current slice")
+    wait_idle(qtbot, predict)
+    classes = viewer.layers["stack classes"].data
+    assert classes.shape == (5, 40, 48)
+    assert classes[3].min() >= 1 and classes[[0, 1, 2, 4]].max() == 0
+    assert predict.save_results(str(tmp_path / "slice")) is None
+    assert "predict the whole stack" in predict.status.text()
+    assert not (tmp_path / "slice.ome.zarr").exists()
