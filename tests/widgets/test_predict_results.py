@@ -196,6 +196,7 @@ def test_go_to_the_most_uncertain_region_moves_slice_and_camera(
     wait_idle(qtbot, predict)
     assert predict.uncertain_button.isEnabled()
     unsure = viewer.layers["stack uncertainty"].data
+    assert viewer.layers["stack uncertainty"].metadata["axes"] == "ZYX"
     z, y, x = most_uncertain_window(unsure, (1, 64, 64))
     predict.uncertain_button.click()
     assert viewer.dims.point[0] == pytest.approx(z.start * 3.0), "the slice moved there"

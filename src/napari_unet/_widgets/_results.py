@@ -67,7 +67,8 @@ def result_specs(name: str, results: dict, model, shape: tuple, *,
     regression = model.meta.get("task") == "regression"
     specs = []
     for kind, data in results.items():
-        meta = {"napari_unet": {**info, "result": kind}}
+        axes = {"axes": info["axes"]} if info.get("axes") else {}  # as image layers have
+        meta = {**axes, "napari_unet": {**info, "result": kind}}
         if kind == "probabilities":
             for c, suffix in probability_channels(model):
                 look = {"colormap": "magma"} if regression else {
@@ -75,8 +76,8 @@ def result_specs(name: str, results: dict, model, shape: tuple, *,
                     "contrast_limits": (0.0, 1.0)}
                 specs.append((f"{name} {suffix}", _channel(data, c), shape, "image", {
                     **look, "blending": "additive", "visible": "classes" not in results,
-                    "metadata": {"napari_unet": {**info, "result": kind, "channel": c,
-                                                 "class_value": c + 1}}}))
+                    "metadata": {**axes, "napari_unet": {
+                        **info, "result": kind, "channel": c, "class_value": c + 1}}}))
         elif kind == "uncertainty":
             specs.append((f"{name} uncertainty", data, shape, "image", {
                 "colormap": "inferno", "contrast_limits": (0.0, 1.0), "visible": False,

@@ -216,6 +216,8 @@ class PredictWidget(DockWidget):
     def _keep_axes(self) -> None:
         """Keep axes typed by the user with the chosen image's layers (metadata only)."""
         text = self.axes_edit.text().strip().upper()
+        if not text:  # empty: the image's own axes (or the guess) are used
+            return
         try:
             layers = input_layers(self.viewer, self.image_combo.currentText())
             if len(layers) == 1:
