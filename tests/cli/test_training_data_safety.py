@@ -116,7 +116,7 @@ def test_sigterm_stops_training_saves_and_exits_143(tmp_path):
          "cpu"], stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stderr is not None
     for line in proc.stderr:
-        if line.startswith("train ["):  # a first progress line: training runs
+        if line.startswith("train:") and "%|" in line:  # a first progress bar: training runs
             break
     proc.send_signal(signal.SIGTERM)
     rest = proc.communicate(timeout=120)[1]

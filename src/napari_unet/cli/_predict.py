@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,18 +101,26 @@ def _physical(spacing: tuple[float, ...] | None, axes: str, source: Any = None,
             {a: str(u) for a, u in units.items() if a in axes and a in scale})
 
 
-def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
-         plan: dict[str, Path], stack: contextlib.ExitStack) -> list[Path]:
-    """Predict one input. Every result is written to a temporary sibling of its path in
-    ``plan``; they are moved into place when ``stack`` closes without an error."""
+@dataclass
+class _Input:
+    """One input as prediction sees it, checked: its file, data, axes and physical sizes."""
+
+    source: Any
+    image: Any
+    axes: str
+    axes_plan: Any
+    spacing: Any
+    taken: str
+    scale: dict[str, float]
+    units: dict[str, str]
+
+
+def _check_input(args: argparse.Namespace, model: Any, path: Path) -> _Input:
+    """Open ``path`` (lazily where big) and check it against the model and the options; the
+    file's axes and pixel sizes are used unless --axes / --spacing say otherwise."""
     from napari_unet.core.axes import parse_axes
     from napari_unet.core.imagefile import check_in_memory, file_spacing, open_image
-    from napari_unet.core.io import write_result
-    from napari_unet.core.outputs import staged
-    from napari_unet.core.prediction.outputs import allocate_outputs
-    from napari_unet.core.prediction.predict import predict
 
-    # the file's axes and pixel sizes unless --axes / --spacing say otherwise (lazy when big)
     if args.format == "tif":  # results are kept whole in memory, as big as the input
         check_in_memory(path, what=f"input {str(path)!r}")
     source = open_image(path, scene=args.scene)
@@ -124,23 +133,34 @@ def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...
     if spacing is None:
         spacing = file_spacing(source, axes)
     taken = source.describe(axes=not args.axes, scale=args.spacing is None)
-    if taken:
-        say(f"{path.name}: from the file: {taken}", quiet=args.quiet)
+    # physical sizes and units of the results: the file's, when its axes are the ones used
+    own = source.axes is not None and source.axes == axes.upper()
+    scale, units = _physical(spacing if args.spacing is not None else None,
+                             axes_plan.out_axes, source if own else None)
+    if args.format == "ome-zarr" and "S" in axes_plan.out_axes:
+        raise BadInput(f"--format ome-zarr for input {str(path)!r} (axes {axes}): OME-Zarr has "
+                       f"no axis for samples (S); use --format zarr or tif")
+    return _Input(source, image, axes, axes_plan, spacing, taken, scale, units)
+
+
+def _one(args: argparse.Namespace, model: Any, path: Path, kinds: tuple[str, ...],
+         plan: dict[str, Path], stack: contextlib.ExitStack,
+         tile: tuple[int, ...] | None) -> list[Path]:
+    """Predict one input. Every result is written to a temporary sibling of its path in
+    ``plan``; they are moved into place when ``stack`` closes without an error."""
+    from napari_unet.core.io import write_result
+    from napari_unet.core.outputs import staged
+    from napari_unet.core.prediction.outputs import allocate_outputs
+    from napari_unet.core.prediction.predict import predict
+
+    inp = _check_input(args, model, path)
+    image, axes, axes_plan, spacing = inp.image, inp.axes, inp.axes_plan, inp.spacing
+    scale, units = inp.scale, inp.units
     objects = "instances" in kinds or "table" in kinds
     need = tuple(k for k in ("probabilities", "classes")
                  if k in kinds or (k == "probabilities" and objects))
-    tile = ints(args.tile_size, what="--tile-size") if args.tile_size else None
-    if tile is not None and len(tile) == 1:
-        tile = tile * model.dims
     fmt = args.format
     out_axes = axes_plan.out_axes
-    # physical sizes and units of the results: the file's, when its axes are the ones used
-    own = source.axes is not None and source.axes == axes.upper()
-    scale, units = _physical(spacing if args.spacing is not None else None, out_axes,
-                             source if own else None)
-    if fmt == "ome-zarr" and "S" in out_axes:
-        raise BadInput(f"--format ome-zarr for input {str(path)!r} (axes {axes}): OME-Zarr has "
-                       f"no axis for samples (S); use --format zarr or tif")
     # a temporary path for every result, requested or only a step towards objects
     kept = tuple(k for k in kinds if k != "table")
     store_kinds = tuple(k for k in OUTPUTS if k in kept or k in need or
@@ -242,8 +262,13 @@ def run(args: argparse.Namespace) -> None:
                 check_replaceable_folder(target, what="output")  # refuses a file, too
             if target.suffix == ".csv" and target.is_dir():
                 raise BadInput(f"object table {str(target)!r}: expected a file, found a folder")
+    tile = ints(args.tile_size, what="--tile-size") if args.tile_size else None
+    if tile is not None and len(tile) == 1:
+        tile = tile * model.dims
+    taken = [_check_input(args, model, path).taken for path in inputs]  # before any write
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path, plan in zip(inputs, plans):
+    for path, plan, words in zip(inputs, plans, taken):
         with contextlib.ExitStack() as stack:
-            written = _one(args, model, path, kinds, plan, stack)
-        say(f"{path.name}: wrote {', '.join(p.name for p in written)}", quiet=args.quiet)
+            written = _one(args, model, path, kinds, plan, stack, tile)
+        words = f" (from the file: {words})" if words else ""
+        say(f"{path.name}: wrote {', '.join(p.name for p in written)}{words}", quiet=args.quiet)
