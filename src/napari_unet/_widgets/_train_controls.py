@@ -22,14 +22,11 @@ from qtpy.QtWidgets import (
 from napari_unet._widgets._base import DockWidget, path_row
 from napari_unet._widgets._plot import TrainingPlot
 from napari_unet.core.devices import describe_device
+from napari_unet.core.training.presets import PRESETS, describe_preset, preset_settings
 from napari_unet.core.training.train import TrainConfig
 
-#: size presets: (depth, base channels, 2D patch side, seconds of training)
-PRESETS = {
-    "fast": (3, 16, 128, 60),
-    "balanced": (4, 16, 192, 180),
-    "accurate": (4, 32, 256, 600),
-}
+#: What "start from" offers; "new model" lets a shipped starting model begin when one fits.
+STARTS = ("new model", "random weights", "current model", "model file")
 TASKS = ("semantic", "instances", "regression")
 
 
@@ -81,16 +78,25 @@ class TrainControls(DockWidget):
         self.task_combo.currentTextChanged.connect(self._refresh_layers)
         self.dims_combo = QComboBox()
         self.dims_combo.addItems(["2D", "3D"])
+        self.dims_combo.currentTextChanged.connect(
+            lambda _: self._apply_preset(self.preset_combo.currentText()))
         self.dims_combo.currentTextChanged.connect(self._show_axes)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.currentTextChanged.connect(self._apply_preset)
         self.start_combo = QComboBox()
-        self.start_combo.addItems(["new model", "current model", "model file"])
+        self.start_combo.addItems(list(STARTS))
+        self.start_combo.setToolTip(
+            "new model: begins from a shipped starting model when one fits your images and "
+            "strokes (the status says which), else from random weights; random weights: "
+            "never from a starting model")
         self.start_file, file_row = path_row("model file (for 'model file')", self._browse_model)
         form.addRow("task", self.task_combo)
         form.addRow("dimensions", self.dims_combo)
         form.addRow("size", self.preset_combo)
+        self.preset_label = QLabel()
+        self.preset_label.setWordWrap(True)
+        form.addRow(self.preset_label)
         form.addRow("start from", self.start_combo)
         form.addRow(file_row)
         self.device_label = QLabel(describe_device("auto"))
@@ -165,13 +171,29 @@ class TrainControls(DockWidget):
         self.footer.addWidget(self.status)
         self.footer.addWidget(self.curve_box)
 
-    def _apply_preset(self, name: str) -> None:
-        depth, width, patch, seconds = PRESETS[name]
-        self.depth_spin.setValue(depth)
-        self.width_spin.setValue(width)
-        self.patch_spin.setValue(patch)
-        self.budget_kind.setCurrentText("seconds")
-        self.budget_spin.setValue(seconds)
+    def _apply_preset(self, name: str, *_) -> None:
+        """Set the architecture and the step budget of a size preset (core presets: steps,
+        a time cap and early stopping) and say what it buys here."""
+        dims = 3 if self.dims_combo.currentText() == "3D" else 2
+        settings = preset_settings(name, dims)
+        self.depth_spin.setValue(settings["depth"])
+        self.width_spin.setValue(settings["base_channels"])
+        self.patch_spin.setValue(PRESETS[name].patch)  # the 2D side; 3D derives its own
+        self.budget_kind.setCurrentText("steps")
+        self.budget_spin.setValue(settings["max_steps"])
+        #: The preset's time cap and patience, used with a step budget (TrainConfig).
+        self.preset_cap, self.patience = settings["max_seconds"], settings["patience"]
+        self.show_preset()
+
+    def show_preset(self, steps_per_s: float | None = None) -> None:
+        """The preset's words; with the speed of the last run, about how long it takes."""
+        if steps_per_s:
+            self._speed = {**getattr(self, "_speed", {}), self.dims_combo.currentText():
+                           steps_per_s}
+        dims = 3 if self.dims_combo.currentText() == "3D" else 2
+        speed = getattr(self, "_speed", {}).get(self.dims_combo.currentText())
+        self.preset_label.setText(describe_preset(self.preset_combo.currentText(), dims,
+                                                  steps_per_s=speed))
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Start from model")

@@ -201,6 +201,7 @@ class TrainWidget(LivePreview, TrainControls):
         # 3D: 16 slices and three quarters of the 2D side in-plane, as the core's default
         patch = [side, side] if dims == 2 else [16] + [max(32, side * 3 // 4)] * 2
         seconds = self.budget_kind.currentText() == "seconds"
+        start = "none" if self.start_combo.currentText() == "random weights" else "auto"
         config = TrainConfig(
             task=self.task_combo.currentText(),
             axes=axes,
@@ -210,8 +211,11 @@ class TrainWidget(LivePreview, TrainControls):
             patch_shape=patch,
             batch_size=self.batch_spin.value() or None,
             lr=self.lr_spin.value(),
-            max_seconds=float(self.budget_spin.value()) if seconds else None,
+            # a step budget (the presets) keeps the preset's time cap and early stopping
+            max_seconds=float(self.budget_spin.value()) if seconds else self.preset_cap,
             max_steps=None if seconds else self.budget_spin.value(),
+            patience=self.patience,
+            start=start,
         )
         if self.augment_combo.currentText() == "off":
             config.augment = AugmentConfig.off().to_dict()
@@ -378,6 +382,7 @@ class TrainWidget(LivePreview, TrainControls):
         self.plot.add_record(record)
         text = record.message or ""
         if record.phase == "train" and record.loss is not None:
+            self._last_speed = record.steps_per_s
             text = (f"step {record.step}  loss {record.loss:.3f}  "
                     f"{record.steps_per_s:.1f} steps/s  {_eta(record.eta)}")
         elif record.phase == "validate" and record.val_iou:
@@ -393,6 +398,7 @@ class TrainWidget(LivePreview, TrainControls):
     def _on_return(self, model) -> None:
         if model is None:
             return
+        self.show_preset(getattr(self, "_last_speed", None))  # "about N s" on this machine
         self._trainer_model = model
         self.state.set_model(model, "trained in this session")
         warnings = training_warnings(model.meta, model.out_channels, self._preview_classes)
