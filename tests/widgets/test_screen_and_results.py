@@ -207,7 +207,7 @@ def test_messages_use_the_widgets_words(make_napari_viewer, tmp_path):
     predict.model_file.setText(str(_file_model(tmp_path)))
     predict.start()
     text = predict.status.text()
-    assert text.startswith("not started") and "--" not in text and "Axes field" in text
+    assert text.startswith("not started") and "--" not in text and "axes field" in text.lower()
 
     viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32), name="img")
     small = np.ones((32, 32), np.uint8)
