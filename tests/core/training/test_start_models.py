@@ -65,8 +65,11 @@ def test_choose_start_follows_the_strokes_and_refuses_other_data(samples):
     assert model2 is not None and "[1, 0]" in why2
     ref, _ = load_start_model("em_membranes")
     torch.testing.assert_close(model2.head.bias, ref.head.bias.flip(0))
-    none, reason = choose_start("semantic", 2, "YX", [(fluo, fstrokes)])
+    none, reason = choose_start("semantic", 2, "YX", [(fluo, fstrokes)], names=["em_membranes"])
     assert none is None and "look different" in reason
+    # of the shipped models, the nuclei one fits fluorescence nuclei (and the EM one does not)
+    nuclei, why3 = choose_start("semantic", 2, "YX", [(fluo, fstrokes)])
+    assert nuclei is not None and why3.startswith("fluo_nuclei") and "also fit" not in why3
     assert choose_start("instances", 2, "YX", [(em, strokes)])[0] is None
     assert choose_start("semantic", 3, "ZYX", [(em[None], strokes[None])])[0] is None
 
