@@ -93,6 +93,7 @@ def test_instances_evaluate_of_truth_against_itself(tmp_path, capsys):
     assert scores["mean_adapted_rand_error"] == 0.0
 
 
+@pytest.mark.slow
 def test_core_trained_model_predicts_the_same_from_the_cli(tmp_path):
     """The widgets train with core.train and predict with core.predict; the CLI must agree."""
     from napari_unet.core.modelfile import save_model
@@ -162,6 +163,7 @@ def test_export_formats(cli_model, tmp_path):
     (["train", str(IMAGE), "--labels", str(STROKES), "--out", "m", "--config", "nope.json"],
      "nope.json"),
 ])
+@pytest.mark.slow
 def test_bad_input_exits_2_with_one_line(cli_model, tmp_path, capsys, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)
     np.save(tmp_path / "float.npy", np.zeros((512, 512), np.float32))
@@ -293,6 +295,7 @@ def z_stack(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("task,spacing", [("instances", "3,1,1"), ("semantic", "0.2,1,1")])
+@pytest.mark.slow
 def test_a_2d_model_on_a_z_stack_gives_the_widgets_3d_objects(z_stack, tmp_path, task,
                                                                spacing):
     """The CLI and the Predict widget's job build objects by one rule: the Z stack is a volume

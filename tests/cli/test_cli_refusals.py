@@ -114,6 +114,7 @@ def http_server():
 
 
 @pytest.mark.parametrize("service", ["silent_server", "http_server"])
+@pytest.mark.slow
 def test_a_wrong_service_is_told_apart_from_a_scheduler_quickly(service, request):
     address = request.getfixturevalue(service)
     start = time.monotonic()

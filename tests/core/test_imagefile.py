@@ -182,6 +182,7 @@ def test_czi_through_bioio(tmp_path):
         open_image(path, scene="x")
 
 
+@pytest.mark.slow
 def test_missing_bioio_plugin_names_the_extra(tmp_path, monkeypatch):
     path = tmp_path / "cells.nd2"
     path.write_bytes(b"not really")

@@ -34,6 +34,7 @@ def _ome_nodes(path: Path):
     return list(Reader(parse_url(str(path), fmt=FormatV04()))())
 
 
+@pytest.mark.slow
 def test_round_trip_with_ome_zarr_py_and_bioio(tmp_path):
     p, classes, instances = _results()
     path = write_results(tmp_path / "cells.ome.zarr",
@@ -204,6 +205,7 @@ def test_units_are_ngff_names():
     assert ngff_unit("pixel") is None and ngff_unit(None) is None and ngff_unit("furlong") is None
 
 
+@pytest.mark.slow
 def test_napari_opens_the_store_when_a_reader_is_installed(tmp_path, make_napari_viewer):
     """napari itself reads no OME-Zarr; with napari-ome-zarr (or another reader claiming the
     store) it must give the probabilities with their scale and the label images."""

@@ -25,6 +25,7 @@ def _add_group(viewer, data: np.ndarray, *, group: str = "cells.czi", axes: str 
     ]
 
 
+@pytest.mark.slow
 def test_a_channel_group_is_one_input_with_the_channel_axis_first(make_napari_viewer):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
@@ -52,6 +53,7 @@ def test_a_channel_group_is_one_input_with_the_channel_axis_first(make_napari_vi
         image_input(viewer, "cells.czi (2 channels)")
 
 
+@pytest.mark.slow
 def test_axes_come_from_metadata_else_the_core_guess_and_edits_touch_only_metadata(
         make_napari_viewer):
     viewer = make_napari_viewer()
@@ -146,6 +148,7 @@ def test_a_channel_group_trains_as_one_multi_channel_input(make_napari_viewer, q
     assert model.meta["axes"] == "CYX"
 
 
+@pytest.mark.slow
 def test_axes_are_editable_in_train_and_a_time_stack_refuses_a_3d_model(make_napari_viewer,
                                                                         qtbot):
     from tests.widgets.conftest import dock, tiny

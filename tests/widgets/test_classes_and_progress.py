@@ -72,6 +72,7 @@ def test_training_shows_progress_in_the_activity_dock_and_keeps_class_names(
     assert train.state.model.meta["class_names"] == ["background", "nucleus"]
 
 
+@pytest.mark.slow
 def test_the_paint_layer_names_and_colours_its_classes(make_napari_viewer):
     from napari_unet._widgets._layers import class_colormap
 

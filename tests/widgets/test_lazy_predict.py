@@ -50,6 +50,7 @@ def _use(predict, model_path, outputs) -> None:
         check.setChecked(name in outputs)
 
 
+@pytest.mark.slow
 def test_current_view_of_a_dask_image_reads_only_the_chunks_in_view(
         make_napari_viewer, qtbot, tmp_path):
     rng = np.random.default_rng(0)

@@ -43,6 +43,7 @@ def test_strokes_painted_while_training_reach_the_trainer(em_viewer, qtbot):
     assert not viewer.layers["EM membranes preview"].visible
 
 
+@pytest.mark.slow
 def test_continue_goes_on_with_the_same_run(em_viewer, qtbot):
     train = dock(em_viewer, "Train")
     tiny(train, steps=6)
@@ -88,6 +89,7 @@ def test_stop_answers_fast_on_a_huge_lazy_image(make_napari_viewer, qtbot):
     assert latency < 5.0, f"Stop took {latency:.1f} s"
 
 
+@pytest.mark.slow
 def test_too_few_strokes_to_validate_are_said_not_hidden(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)

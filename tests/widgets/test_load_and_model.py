@@ -13,6 +13,7 @@ from napari_unet._widgets.model import card_rows
 from .conftest import dock, tiny, wait_idle
 
 
+@pytest.mark.slow
 def test_load_files_as_stack_with_voxel_size_and_add_paint_layer(make_napari_viewer, tmp_path):
     image = read_sample("em_membranes_image.tif")
     for i in range(3):
@@ -37,6 +38,7 @@ def test_load_files_as_stack_with_voxel_size_and_add_paint_layer(make_napari_vie
     assert paint.selected_label == 2
 
 
+@pytest.mark.slow
 def test_load_zarr_stays_lazy_and_channels_split(make_napari_viewer, tmp_path):
     store = zarr.open_array(tmp_path / "big.zarr", mode="w", shape=(2, 64, 96),
                             chunks=(1, 32, 32), dtype="uint16")
@@ -51,6 +53,7 @@ def test_load_zarr_stays_lazy_and_channels_split(make_napari_viewer, tmp_path):
     assert layers[0].data.shape == (64, 96)
 
 
+@pytest.mark.slow
 def test_bad_load_inputs_are_reported(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     load = dock(viewer, "Load")
@@ -63,6 +66,7 @@ def test_bad_load_inputs_are_reported(make_napari_viewer, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["torchscript"])
+@pytest.mark.slow
 def test_save_load_export_and_model_card(make_napari_viewer, qtbot, tmp_path, fmt):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "fluo_nuclei")
@@ -100,6 +104,7 @@ def test_save_load_export_and_model_card(make_napari_viewer, qtbot, tmp_path, fm
     assert (tmp_path / "nuclei.pt").is_file(), model_widget.status.text()
 
 
+@pytest.mark.slow
 def test_predict_with_a_model_file(make_napari_viewer, qtbot, tmp_path):
     from napari_unet.core.model import UNet
     from napari_unet.core.modelfile import save_model
@@ -118,6 +123,7 @@ def test_predict_with_a_model_file(make_napari_viewer, qtbot, tmp_path):
     assert classes.data.shape == (360, 360) and classes.data.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_predict_without_a_model_says_so(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "fluo_nuclei")
@@ -163,6 +169,7 @@ def test_lazy_zarr_image_gives_zarr_backed_results(make_napari_viewer, qtbot, tm
     np.testing.assert_array_equal(viewer.layers["numpy nuclei classes"].data, classes[:])
 
 
+@pytest.mark.slow
 def test_predict_current_view_fills_only_the_visible_part(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer(show=True)
     viewer.open_sample("napari-unet", "fluo_nuclei")

@@ -28,6 +28,7 @@ def test_manifest_is_valid_and_lists_widgets_and_samples():
 
 
 @pytest.mark.parametrize("name", list(WIDGETS))
+@pytest.mark.slow
 def test_every_widget_docks_and_says_what_it_does(make_napari_viewer, name):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", name)
@@ -38,6 +39,7 @@ def test_every_widget_docks_and_says_what_it_does(make_napari_viewer, name):
 
 
 @pytest.mark.parametrize("key", list(SAMPLES))
+@pytest.mark.slow
 def test_every_sample_opens_with_image_and_paint_layers(make_napari_viewer, key):
     shape, dtype, scale, classes = SAMPLES[key]
     viewer = make_napari_viewer()
@@ -54,6 +56,7 @@ def test_every_sample_opens_with_image_and_paint_layers(make_napari_viewer, key)
     assert paint.metadata["napari_unet"]["class_names"][0] == "background"
 
 
+@pytest.mark.slow
 def test_3d_sample_is_painted_on_three_slices_only(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "nuclei_3d")

@@ -36,6 +36,7 @@ def _image(shape, seed=0):
     return (rng.random(shape) * 200).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_axes_field_is_shown_kept_and_a_3d_model_refuses_a_time_series(
         make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
@@ -62,6 +63,7 @@ def test_axes_field_is_shown_kept_and_a_3d_model_refuses_a_time_series(
     assert "movie" in predict.status.text()
 
 
+@pytest.mark.slow
 def test_a_channel_group_is_predicted_as_one_two_channel_input(
         make_napari_viewer, qtbot, tmp_path):
     from napari_unet.core.modelfile import load_model
@@ -182,6 +184,7 @@ def test_object_table_rows_go_to_their_objects_and_save_as_csv(
     assert predict.objects.isHidden(), "no objects, no table"
 
 
+@pytest.mark.slow
 def test_go_to_the_most_uncertain_region_moves_slice_and_camera(
         make_napari_viewer, qtbot, tmp_path):
     from napari_unet.core.prediction.uncertainty import most_uncertain_window
@@ -209,6 +212,7 @@ def test_go_to_the_most_uncertain_region_moves_slice_and_camera(
     assert not predict.uncertain_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_current_slice_of_a_stack_fills_that_slice_only_and_is_not_saved_as_whole(
         make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()

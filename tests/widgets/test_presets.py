@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from napari_unet.core.training.presets import PRESETS
 
 from .conftest import dock
 
 
+@pytest.mark.slow
 def test_presets_set_steps_a_cap_and_patience_and_say_what_they_buy(make_napari_viewer):
     viewer = make_napari_viewer()
     w = dock(viewer, "Train")

@@ -48,6 +48,7 @@ def test_napari_opens_a_czi_with_our_reader(make_napari_viewer, tmp_path):
     assert [lyr.name for lyr in again] == ["DAPI [1]", "GFP [1]"]
 
 
+@pytest.mark.slow
 def test_load_splits_ome_tiff_channels_lazily_with_scale_and_metadata(make_napari_viewer,
                                                                       tmp_path):
     path = tmp_path / "cells.ome.tif"
@@ -66,6 +67,7 @@ def test_load_splits_ome_tiff_channels_lazily_with_scale_and_metadata(make_napar
                                   "channel": i, "channel_names": ("DAPI", "GFP")}
 
 
+@pytest.mark.slow
 def test_load_typed_axes_and_voxel_size_win_and_stay_in_metadata(make_napari_viewer, tmp_path):
     path = tmp_path / "cells.ome.tif"
     _ome_tif(path)
@@ -79,6 +81,7 @@ def test_load_typed_axes_and_voxel_size_win_and_stay_in_metadata(make_napari_vie
     np.testing.assert_allclose(layers[0].scale, (1.0, 0.3, 0.3))
 
 
+@pytest.mark.slow
 def test_load_scene_picker_for_a_multi_series_tif(make_napari_viewer, tmp_path):
     path = tmp_path / "two.tif"
     with tifffile.TiffWriter(path) as tif:

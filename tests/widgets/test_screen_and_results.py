@@ -50,6 +50,7 @@ def test_every_dock_fits_a_1366x768_screen(make_napari_viewer, qtbot):
         assert inner.minimumSizeHint().height() <= 600, (name, inner.minimumSizeHint())
 
 
+@pytest.mark.slow
 def test_sections_collapse(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "em_membranes")
@@ -75,6 +76,7 @@ def test_sections_collapse(make_napari_viewer, qtbot):
     assert train.plot.isHidden()
 
 
+@pytest.mark.slow
 def test_probability_layers_per_class_keep_the_view_and_the_selection(
         make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer(show=True)
@@ -156,6 +158,7 @@ def test_closing_the_docks_ends_their_jobs(make_napari_viewer, qtbot):
     assert "EM membranes classes" not in viewer.layers
 
 
+@pytest.mark.slow
 def test_shortcuts_do_not_clash_and_work_over_the_paint_layer(make_napari_viewer, qtbot,
                                                               tmp_path):
     from napari.layers import Labels
@@ -195,6 +198,7 @@ def test_shortcuts_do_not_clash_and_work_over_the_paint_layer(make_napari_viewer
     assert 0 < done.sum() < done.size, "Shift+R predicts the current view"
 
 
+@pytest.mark.slow
 def test_messages_use_the_widgets_words(make_napari_viewer, tmp_path):
     from napari_unet._widgets._layers import get_layer
 
@@ -222,6 +226,7 @@ def test_messages_use_the_widgets_words(make_napari_viewer, tmp_path):
     assert "pair 0" not in text
 
 
+@pytest.mark.slow
 def test_model_card_is_a_table_with_the_parameter_count(make_napari_viewer, tmp_path):
     from napari_unet._widgets.model import card_rows
     from napari_unet.core.modelfile import load_model

@@ -152,6 +152,7 @@ def test_removing_a_layer_while_training_is_reported_not_fatal(em_viewer, qtbot)
     assert train.state.model is not None, "training ends normally with the copied data"
 
 
+@pytest.mark.slow
 def test_invalid_pairs_get_clear_messages(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32), name="img")

@@ -66,6 +66,7 @@ def test_bioimageio_package_validates_and_imports_back(tmp_path, padding, suffix
         np.testing.assert_array_equal(reference_output(again, x), reference_output(model, x))
 
 
+@pytest.mark.slow
 def test_torchscript_and_onnx_match_the_network(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
     model = _model()

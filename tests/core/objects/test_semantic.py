@@ -49,6 +49,7 @@ def test_one_elongated_object_or_ring_stays_whole(angle):
         assert objects.max() == 1 and (objects > 0).sum() == shape.sum()
 
 
+@pytest.mark.slow
 def test_touching_real_nuclei_3d_are_separated(repo_root):
     """The real 3D nuclei of the sample, grown until neighbours touch: connected components
     merge them, the split recovers most."""

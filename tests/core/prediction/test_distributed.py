@@ -68,6 +68,7 @@ def test_bad_arguments(tmp_path):
                                  outputs={"classes": tmp_path / "c.zarr"}))
 
 
+@pytest.mark.slow
 def test_valid_3d_two_channel_model_through_a_given_client(tmp_path):
     """A 'valid' 3D model on a 2-channel volume, through a client the caller owns (threads)."""
     from distributed import Client, LocalCluster

@@ -58,6 +58,7 @@ def test_halo_is_what_makes_it_seam_free(em_crop):
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.slow
 def test_tiled_equals_untiled_3d_anisotropic(padding):
     image = tifffile.imread(REPO / "sample_data" / "nuclei3d_image.tif")[40:51, 30:67, 20:49]
     model = sensitive_unet(dims=3, padding=padding, inplane_levels=1, depth=3)

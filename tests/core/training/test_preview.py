@@ -27,6 +27,7 @@ def nuclei(repo_root):
     return image, strokes, truth
 
 
+@pytest.mark.slow
 def test_the_first_answer_comes_from_the_strokes_before_any_trainer(nuclei):
     image, strokes, truth = nuclei
     config = TrainConfig(max_steps=10, **TINY)
@@ -39,6 +40,7 @@ def test_the_first_answer_comes_from_the_strokes_before_any_trainer(nuclei):
     assert (fg & truth).sum() / (fg | truth).sum() > 0.6  # a useful answer, not a blank
 
 
+@pytest.mark.slow
 def test_the_u_net_takes_over_when_it_beats_the_shallow_one_and_stays(nuclei):
     image, strokes, _ = nuclei
     tr = Trainer(TrainConfig(max_steps=30, lr=1e-2, **TINY), [(image, strokes)], device="cpu")

@@ -56,6 +56,7 @@ def test_the_shipped_em_model_is_small_and_segments_membranes(samples):
     assert (membrane & true).sum() / (membrane | true).sum() > 0.5
 
 
+@pytest.mark.slow
 def test_choose_start_follows_the_strokes_and_refuses_other_data(samples):
     (em, strokes, _), (fluo, fstrokes) = samples
     model, why = choose_start("semantic", 2, "YX", [(em, strokes)])

@@ -46,6 +46,7 @@ def nuclei_iou(model, image, truth):
     return (pred & truth).sum() / (pred | truth).sum()
 
 
+@pytest.mark.slow
 def test_learns_nuclei_from_strokes_and_fills_the_model(nuclei):
     image, strokes, truth = nuclei
     config = TrainConfig(max_steps=60, lr=1e-2, class_names=["background", "nucleus"], **TINY)
@@ -97,6 +98,7 @@ def test_closing_the_generator_stops_at_once(nuclei):
         next(gen)
 
 
+@pytest.mark.slow
 def test_continue_training_a_given_model(nuclei):
     image, strokes, _ = nuclei
     config = TrainConfig(max_steps=20, lr=1e-2, seed=1, **TINY)
@@ -113,6 +115,7 @@ def test_continue_training_a_given_model(nuclei):
     assert first < first_fresh
 
 
+@pytest.mark.slow
 def test_seeded_runs_repeat_and_a_step_budget_is_exact(nuclei):
     image, strokes, _ = nuclei
     config = TrainConfig(max_steps=8, seed=3, **TINY)

@@ -93,6 +93,7 @@ def test_a_class_first_painted_mid_run_is_learnt(nuclei):
     assert (pred[bright] == 3).mean() > 0.5
 
 
+@pytest.mark.slow
 def test_continue_keeps_steps_schedule_and_never_ends_worse(nuclei):
     image, strokes, _ = nuclei
     config = TrainConfig(max_steps=40, lr=1e-2, warmup_steps=10, seed=2, **TINY)
@@ -112,6 +113,7 @@ def test_continue_keeps_steps_schedule_and_never_ends_worse(nuclei):
     assert m2.meta["validation"]["loss"] <= m1.meta["validation"]["loss"] + 1e-6
 
 
+@pytest.mark.slow
 def test_a_continue_that_would_regress_gives_its_weights_back(nuclei):
     image, strokes, _ = nuclei
     config = TrainConfig(max_steps=60, lr=1e-2, seed=0, **TINY)
