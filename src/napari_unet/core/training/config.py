@@ -106,6 +106,9 @@ class TrainConfig:
         (a model continued from a file, or the current one): fine-tuning on a
         few strokes with the full rate undoes much of what it knew (ISBI, 5 images, 1%
         strokes, 150 steps: IoU 0.66 as shipped, 0.63 after lr 3e-3, 0.66 after 1e-3).
+        0.1 since bench_strokes (1 % strokes, 60 s, dev images): DSB nuclei from the
+        nuclei starting model 0.876 IoU / 0.880 F1 against 0.838 / 0.852 with 0.3; ISBI
+        0.672 against 0.669 (benchmarks/RESULTS.md).
     tune_instances : bool
         Instance models: after training, fit the seed and foreground thresholds of the
         post-processing to the training masks (:mod:`~napari_unet.core.objects.tuning`) and
@@ -154,7 +157,7 @@ class TrainConfig:
     prior: str = "off"
     amp: bool = True
     start: str = "auto"
-    start_lr_factor: float = 0.3
+    start_lr_factor: float = 0.1
     tune_instances: bool = True
     seed: int = 0
 
