@@ -97,3 +97,34 @@ def test_the_paint_layer_names_and_colours_its_classes(make_napari_viewer):
     train.labels_combo.setCurrentText("cells paint")
     assert "1 background" in train.classes_label.text()
     assert "2 nucleus" in train.classes_label.text()
+
+
+@pytest.mark.slow
+def test_prediction_shows_progress_in_the_activity_dock_and_its_cancel_cancels(
+        make_napari_viewer, qtbot, tmp_path):
+    from napari.utils import progress
+
+    from napari_unet.core.model import UNet
+    from napari_unet.core.modelfile import save_model
+
+    model = UNet(depth=2, base_channels=4, out_channels=2)
+    model.meta.update(task="semantic", class_names=["background", "nucleus"])
+    path = save_model(model, tmp_path / "m.unet.safetensors")
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((2048, 2048)).astype(np.float32),
+                     name="big")
+    predict = dock(viewer, "Predict")
+    predict.model_combo.setCurrentText("model file")
+    predict.model_file.setText(str(path))
+    predict.tile_spin.setValue(64)  # many tiles: time to see the entry
+    predict.start()
+    qtbot.waitUntil(lambda: predict.activity.bar is not None or not predict.busy,
+                    timeout=10_000)
+    bar = predict.activity.bar
+    assert bar is not None and bar in progress._all_instances, predict.status.text()
+    assert "prediction" in bar.desc
+    bar.cancel()  # the activity dock's cancel button cancels as Cancel does
+    wait_idle(qtbot, predict)
+    assert predict.status.text() == "cancelled"
+    assert predict.activity.bar is None and bar not in progress._all_instances, "closed"
+    assert "big classes" not in viewer.layers

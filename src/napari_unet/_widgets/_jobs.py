@@ -123,15 +123,16 @@ class Activity:
     def update(self, percent: int, text: str = "") -> None:
         """Set the percent done (it only grows) and, when given, the description (at most
         every :attr:`TEXT_EVERY_S` seconds)."""
-        if self.bar is None:
+        bar = self.bar
+        if bar is None:
             return
         percent = max(0, min(100, int(percent)))
-        if percent > self.bar.n:
-            self.bar.update(percent - self.bar.n)
+        if percent > bar.n:
+            bar.update(percent - bar.n)  # may run queued events: a finished job closes it
         now = time.perf_counter()
-        if text and now - self._text_at >= self.TEXT_EVERY_S:
+        if text and self.bar is bar and now - self._text_at >= self.TEXT_EVERY_S:
             self._text_at = now
-            self.bar.set_description(f"{self.title}: {text}")
+            bar.set_description(f"{self.title}: {text}")
 
     def close(self) -> None:
         """Remove the entry from the activity dock (nothing when none is open)."""

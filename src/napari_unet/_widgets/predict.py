@@ -30,7 +30,7 @@ from napari_unet._widgets._inputs import (
     input_region,
     set_layer_axes,
 )
-from napari_unet._widgets._jobs import explain, start_job
+from napari_unet._widgets._jobs import Activity, explain, start_job
 from napari_unet._widgets._layers import (
     copy_data,
     current_indices,
@@ -87,6 +87,8 @@ class PredictWidget(DockWidget):
         self._save_worker = self._table_worker = None
         self._busy_store = None
         self.stores = ResultStores()
+        #: this prediction's entry in napari's activity dock (its cancel button cancels it)
+        self.activity = Activity("napari-unet prediction", on_cancel=self.cancel)
         form = QFormLayout()
         self.model_combo = QComboBox()
         self.model_combo.addItems(["current model", "model file"])
@@ -388,10 +390,13 @@ class PredictWidget(DockWidget):
         )
         self.worker.aborted.connect(lambda: self.status.setText("cancelled"))
         self._set_running(True)
+        # napari builds the activity dock's bar at once (~0.15 s): after this click returns
+        QTimer.singleShot(0, lambda: self.activity.open() if self.worker is not None else None)
 
     def cancel(self) -> None:
         """Stop the running prediction after the current batch of tiles."""
         if self.worker is not None:
+            self._returned = True  # records still queued must not overwrite the words
             self.worker.quit()
             self.status.setText("cancelling…")
 
@@ -404,6 +409,8 @@ class PredictWidget(DockWidget):
             return
         self.progress.setMaximum(max(1, record.total))
         self.progress.setValue(record.step)
+        self.activity.update(int(100 * record.step / max(1, record.total)),
+                             f"{record.step}/{record.total}" if record.total else "")
         if record.message:
             self.status.setText(record.message)
 
@@ -415,6 +422,7 @@ class PredictWidget(DockWidget):
                 or self._table_worker is not None or self._save_worker is not None)
 
     def _on_finish(self) -> None:
+        self.activity.close()
         self.worker = None
         self._set_running(bool(self._pending))
         if not self._placing:  # failed or cancelled: its store (if any) goes
