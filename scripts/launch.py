@@ -38,7 +38,7 @@ def save_screenshot(viewer, path: Path) -> Path:
     from qtpy.QtWidgets import QApplication
 
     window = viewer.window._qt_window
-    window.resize(1500, 900)
+    window.resize(1366, 768)  # a laptop screen: every dock must fit it
     window.show()
     for _ in range(20):
         QApplication.processEvents()
