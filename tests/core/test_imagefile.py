@@ -15,6 +15,7 @@ import zarr
 from napari_unet.core import imagefile
 from napari_unet.core.imagefile import channel_layers, file_spacing, open_image
 from napari_unet.core.io import expand_inputs, read_image, stem, to_numpy
+from tests._files import write_czi
 
 
 def _ome_tif(path: Path, data: np.ndarray | None = None) -> Path:
@@ -161,16 +162,7 @@ def test_empty_zarr_refused_whole_but_sparse_reads_stay_lazy(tmp_path):
 
 @pytest.mark.slow  # bioio and its CZI plugin take seconds to import
 def test_czi_through_bioio(tmp_path):
-    pyczi = pytest.importorskip("pylibCZIrw.czi")
-    pytest.importorskip("bioio_czi")
-    path = tmp_path / "cells.czi"
-    with pyczi.create_czi(str(path), exist_ok=True) as czi:
-        for c in range(2):
-            for z in range(3):
-                czi.write(data=np.full((16, 20), 10 * c + z, np.uint16),
-                          plane={"C": c, "Z": z, "T": 0})
-        czi.write_metadata(document_name="cells", channel_names={0: "DAPI", 1: "GFP"},
-                           scale_x=0.2e-6, scale_y=0.2e-6, scale_z=1e-6)
+    path = write_czi(tmp_path / "cells.czi")
     image = open_image(path)
     assert image.axes == "CZYX" and image.data.shape == (2, 3, 16, 20)
     assert image.scale == pytest.approx({"Z": 1.0, "Y": 0.2, "X": 0.2})

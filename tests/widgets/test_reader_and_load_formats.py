@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import tifffile
 
+from tests._files import write_czi
+
 from .conftest import dock
 
 NAMES = {"Channel": {"Name": ["DAPI", "GFP"]}}
@@ -23,16 +25,7 @@ def _ome_tif(path):
 
 @pytest.mark.slow  # bioio and its CZI plugin take seconds to import
 def test_napari_opens_a_czi_with_our_reader(make_napari_viewer, tmp_path):
-    pyczi = pytest.importorskip("pylibCZIrw.czi")
-    pytest.importorskip("bioio_czi")
-    path = tmp_path / "cells.czi"
-    with pyczi.create_czi(str(path), exist_ok=True) as czi:
-        for c in range(2):
-            for z in range(3):
-                czi.write(data=np.full((16, 20), 10 * c + z, np.uint16),
-                          plane={"C": c, "Z": z, "T": 0})
-        czi.write_metadata(document_name="cells", channel_names={0: "DAPI", 1: "GFP"},
-                           scale_x=0.2e-6, scale_y=0.2e-6, scale_z=1e-6)
+    path = write_czi(tmp_path / "cells.czi")
     viewer = make_napari_viewer()
     layers = viewer.open(str(path), plugin="napari-unet")
     assert [lyr.name for lyr in layers] == ["DAPI", "GFP"]

@@ -32,6 +32,7 @@ from napari_unet.core.io import output_path, stem
 __all__ = [
     "PREDICTION_FORMATS",
     "check_model_out",
+    "check_not_an_input",
     "check_replaceable_folder",
     "disk_full_message",
     "fallback_model_path",
@@ -116,6 +117,21 @@ def plan_predictions(inputs: Sequence[str | os.PathLike], kinds: Sequence[str], 
     return plans
 
 
+def check_not_an_input(path: str | os.PathLike, inputs: Sequence[str | os.PathLike], *,
+                       what: str, expected: str) -> None:
+    """Refuse an output ``path`` that is one of ``inputs`` (the one rule for single outputs).
+
+    Raises
+    ------
+    ValueError
+        ``"<what> '<path>' is also an input ('<input>'); expected <expected>"``.
+    """
+    for source in inputs:
+        if same_path(path, source):
+            raise ValueError(f"{what} {str(path)!r} is also an input ({str(source)!r}); "
+                             f"expected {expected}")
+
+
 def _is_model_file(path: Path) -> bool:
     from napari_unet.core.modelfile import read_card  # modelfile imports io, not outputs
 
@@ -144,10 +160,8 @@ def check_model_out(out: str | os.PathLike, *, inputs: Sequence[str | os.PathLik
         Naming ``out``, what was expected and what was found.
     """
     path = Path(out)
-    for source in inputs:
-        if same_path(path, source):
-            raise ValueError(f"{what} {str(path)!r} is also an input ({str(source)!r}); "
-                             f"expected a new model file name such as model.unet.safetensors")
+    check_not_an_input(path, inputs, what=what,
+                       expected="a new model file name such as model.unet.safetensors")
     if path.is_dir():
         raise ValueError(f"{what} {str(path)!r}: expected a model file name, found a folder; "
                          f"give a file name such as {str(path / 'model.unet.safetensors')!r}")

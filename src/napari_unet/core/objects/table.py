@@ -170,13 +170,10 @@ def write_csv(path: str | os.PathLike, table: Mapping[str, np.ndarray], *,
     pathlib.Path
         ``path``.
     """
-    from napari_unet.core.outputs import same_path, staged
+    from napari_unet.core.outputs import check_not_an_input, staged
 
     target = Path(path)
-    for source in inputs:
-        if same_path(target, source):
-            raise ValueError(f"table {str(target)!r} is also an input ({str(source)!r}); "
-                             f"expected a new .csv path")
+    check_not_an_input(target, inputs, what="table", expected="a new .csv path")
     if target.is_dir():
         raise ValueError(f"table {str(target)!r}: expected a .csv file path, found a folder")
     cols = {str(k): np.asarray(v) for k, v in table.items()}
