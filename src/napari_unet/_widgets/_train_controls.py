@@ -78,6 +78,8 @@ class TrainControls(DockWidget):
         self.task_combo.currentTextChanged.connect(self._refresh_layers)
         self.dims_combo = QComboBox()
         self.dims_combo.addItems(["2D", "3D"])
+        #: Steps per second of the last run here, by "2D"/"3D" (the preset's time estimate).
+        self.speed: dict[str, float] = {}
         self.dims_combo.currentTextChanged.connect(
             lambda _: self._apply_preset(self.preset_combo.currentText()))
         self.dims_combo.currentTextChanged.connect(self._show_axes)
@@ -187,11 +189,11 @@ class TrainControls(DockWidget):
 
     def show_preset(self, steps_per_s: float | None = None) -> None:
         """The preset's words; with the speed of the last run, about how long it takes."""
+        kind = self.dims_combo.currentText()
         if steps_per_s:
-            self._speed = {**getattr(self, "_speed", {}), self.dims_combo.currentText():
-                           steps_per_s}
-        dims = 3 if self.dims_combo.currentText() == "3D" else 2
-        speed = getattr(self, "_speed", {}).get(self.dims_combo.currentText())
+            self.speed[kind] = steps_per_s
+        dims = 3 if kind == "3D" else 2
+        speed = self.speed.get(kind)
         self.preset_label.setText(describe_preset(self.preset_combo.currentText(), dims,
                                                   steps_per_s=speed))
 

@@ -382,7 +382,7 @@ class TrainWidget(LivePreview, TrainControls):
         self.plot.add_record(record)
         text = record.message or ""
         if record.phase == "train" and record.loss is not None:
-            self._last_speed = record.steps_per_s
+            self.speed[self.dims_combo.currentText()] = record.steps_per_s
             text = (f"step {record.step}  loss {record.loss:.3f}  "
                     f"{record.steps_per_s:.1f} steps/s  {_eta(record.eta)}")
         elif record.phase == "validate" and record.val_iou:
@@ -398,7 +398,7 @@ class TrainWidget(LivePreview, TrainControls):
     def _on_return(self, model) -> None:
         if model is None:
             return
-        self.show_preset(getattr(self, "_last_speed", None))  # "about N s" on this machine
+        self.show_preset()  # with the speed just measured: "about N s" on this machine
         self._trainer_model = model
         self.state.set_model(model, "trained in this session")
         warnings = training_warnings(model.meta, model.out_channels, self._preview_classes)
