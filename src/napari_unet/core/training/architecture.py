@@ -11,7 +11,7 @@ from napari_unet.core.training.config import TrainConfig
 from napari_unet.core.training.dataset import TrainingSet
 from napari_unet.core.training.targets import INSTANCE_CLASS_NAMES
 
-__all__ = ["class_names", "grow_head", "model_for", "patch_shape"]
+__all__ = ["class_names", "grow_head", "inflate_to_3d", "model_for", "patch_shape"]
 
 
 def model_for(config: TrainConfig, model: UNet | None, data: TrainingSet, in_ch: int) -> UNet:
@@ -101,3 +101,49 @@ def grow_head(model: UNet, k: int) -> None:
             new.bias[old:] = head.bias.mean() - 1.0
     model.head = new
     model.out_channels = k
+
+
+def inflate_to_3d(model: UNet) -> UNet:
+    """A 3D copy of a 2D ``model`` that computes exactly what it does, slice by slice.
+
+    Every pooling of the copy is in-plane (``inplane_levels = depth - 1``), each 3 x 3
+    convolution becomes 3 x 3 x 3 with the 2D kernel in its middle plane and zeros above and
+    below, and the 2 x 2 up-convolutions and the 1 x 1 head gain a depth of 1; normalisation
+    layers keep their statistics. The copy therefore starts as the 2D model applied to each
+    slice of a volume, and fine-tuning may then learn from the neighbouring slices (the zero
+    planes train like any weight). This is how a 2D starting model gives a 3D training a
+    head start (:func:`napari_unet.core.training.start_models.choose_start`).
+
+    Parameters
+    ----------
+    model : UNet
+        A 2D U-Net.
+
+    Returns
+    -------
+    UNet
+        A new 3D U-Net on the same device, in the same train/eval mode; ``model`` is not
+        changed. Its normalisation rule is the 2D model's (statistics then come from the
+        whole volume rather than one slice).
+    """
+    if model.dims != 2:
+        raise ValueError(f"inflate_to_3d: expected a 2D model, found a {model.dims}D one")
+    cfg = dict(model.config)
+    cfg.update(dims=3, inplane_levels=model.depth - 1)
+    new = UNet.from_config(cfg)
+    flat = model.state_dict()
+    state = {}
+    for name, target in new.state_dict().items():
+        w = flat[name]
+        if target.dim() == w.dim() + 1:  # a kernel: gain a depth axis
+            if target.shape[2] == 1:
+                w = w.unsqueeze(2)
+            else:
+                mid = target.shape[2] // 2
+                full = torch.zeros(target.shape, dtype=w.dtype, device=w.device)
+                full[:, :, mid] = w
+                w = full
+        state[name] = w.clone()
+    new.load_state_dict(state)
+    new.card = model.card
+    return new.to(next(model.parameters()).device).train(model.training)
