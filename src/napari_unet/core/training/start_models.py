@@ -5,6 +5,9 @@ A starting model is a small U-Net trained by ``scripts/train_start_model.py`` on
 it instead of random weights when the new data *look alike* and the strokes *agree*:
 
 1. same kind of model: a 2D, one-channel, semantic model with the same number of classes;
+   a 2D image with a channel axis (axes ``YX`` or ``TYX`` plus ``C`` anywhere, e.g. ``CYX``,
+   ``YXC`` for RGB, ``TCYX``) gets the same model with its first layer adapted to its
+   channels (:func:`adapt_in_channels`), judged on a one-channel view of its appearance;
 2. the images' appearance signature (intensity quantiles after the model's normalisation
    and the share of gradient energy per scale) lies within the spread of the starting
    model's training images;
@@ -119,6 +122,91 @@ def load_start_model(name: str) -> tuple[UNet, dict]:
     return model, card["info"]
 
 
+def adapt_in_channels(model: UNet, c: int) -> UNet:
+    """Give a one-channel model ``c`` input channels that start as their mean.
+
+    The first convolution's weight ``w`` of shape ``(out, 1, *kernel)`` becomes
+    ``(out, c, *kernel)`` with ``w / c`` for every channel (its bias, if any, unchanged), so
+    an image whose ``c`` channels are all equal gives exactly the one-channel output. The
+    normalisation rule is kept: it is per channel already (:meth:`Normalization.stats
+    <napari_unet.core.normalize.Normalization.stats>` measures one low/high pair per channel of
+    the ``C`` axis), so each channel is scaled on its own before the network averages them.
+    ``model.in_channels`` (hence :attr:`UNet.config`) follows, and ``model.meta["axes"]``, if
+    it names no channel axis, gains a leading ``C``.
+
+    Parameters
+    ----------
+    model : UNet
+        A model with one input channel; changed in place.
+    c : int
+        The number of input channels wanted (1 leaves the model as it is).
+
+    Returns
+    -------
+    UNet
+        ``model`` itself.
+
+    Raises
+    ------
+    ValueError
+        If ``c`` is not a positive integer, or the model has more than one input channel and
+        ``c`` differs from it.
+    """
+    if not isinstance(c, int) or c < 1:
+        raise ValueError(f"adapt_in_channels: expected a positive channel count, found {c!r}")
+    if c == model.in_channels:
+        return model
+    if model.in_channels != 1:
+        raise ValueError(f"adapt_in_channels: expected a one-channel model, found one with "
+                         f"{model.in_channels} input channels")
+    old = model.encoders[0][0]
+    new = type(old)(c, old.out_channels, old.kernel_size, stride=old.stride,
+                    padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
+    new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_((old.weight / c).expand_as(new.weight))
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    model.encoders[0][0] = new
+    model.in_channels = c
+    axes = model.meta.get("axes")
+    if isinstance(axes, str) and "C" not in axes.upper():
+        model.meta["axes"] = "C" + axes
+    return model
+
+
+def channel_view(plane: np.ndarray) -> np.ndarray:
+    """A one-channel view of a ``(C, Y, X)`` plane for the appearance check (:func:`distance`).
+
+    The mean of its channels, each normalised on its own by the default percentile rule
+    (1 -> 0, 99.8 -> 1, :class:`~napari_unet.core.normalize.Normalization`): a plane whose
+    channels are all equal (up to scale and offset) looks like that one channel.
+    """
+    norm = Normalization()
+    return norm.apply(plane, norm.stats(plane, axes="CYX"), axes="CYX").mean(0)
+
+
+def _channel_planes(image: Any, paint: Any, axes: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The painted planes of a 2D multichannel image (``axes``: ``YX`` or ``TYX`` plus ``C``
+    anywhere) as ``(C, Y, X)`` float32, read and strided as :func:`_as_plane` strides, with
+    their whole ``(Y, X)`` paint (:func:`_painted_agreement` strides it alike)."""
+    p_all = np.asarray(paint.compute() if hasattr(paint, "compute") else paint)
+    step = max(1, int(np.ceil(max(p_all.shape[-2:]) / (2 * _MAX_SIDE))))
+    frames: list[int | None] = [None]
+    if "T" in axes:  # the painted slices; the paint's axes are TYX
+        frames = [int(t) for t in np.flatnonzero(p_all.reshape(p_all.shape[0], -1).max(1) > 0)]
+    kept = axes.replace("T", "")  # the block's axes: C, Y and X in the image's order
+    out = []
+    for t in frames[:4]:
+        index = tuple(t if a == "T" else slice(None, None, step) if a in "YX" else slice(None)
+                      for a in axes)
+        block = image[index]
+        block = np.asarray(block.compute() if hasattr(block, "compute") else block, np.float32)
+        plane = np.ascontiguousarray(np.transpose(block, [kept.index(a) for a in "CYX"]))
+        out.append((plane, p_all if t is None else p_all[t]))
+    return out
+
+
 def _painted_agreement(model: UNet, pairs: list, k: int) -> tuple[float, tuple[int, ...]]:
     """Best balanced accuracy of the model on the painted pixels over class orders."""
     from napari_unet.core.training.validation import padded_forward
@@ -127,12 +215,15 @@ def _painted_agreement(model: UNet, pairs: list, k: int) -> tuple[float, tuple[i
     counts = np.zeros((k, k), np.int64)  # painted class x predicted class
     with torch.no_grad():
         for image, paint in pairs[:8]:
-            img = _as_plane(image)
+            # a (C, Y, X) plane of a multichannel image comes read and strided already
+            img, ax = (_as_plane(image), "YX") if np.ndim(image) == 2 else (image, "CYX")
             step = max(1, int(np.ceil(max(paint.shape) / (2 * _MAX_SIDE))))
             p = paint[::step, ::step]
             p = np.asarray(p.compute() if hasattr(p, "compute") else p)
-            x = model.normalization.apply(img, model.normalization.stats(img, axes="YX"), axes="YX")
-            out = padded_forward(model, torch.from_numpy(x)[None, None])[0].argmax(0).numpy()
+            x = torch.from_numpy(
+                model.normalization.apply(img, model.normalization.stats(img, axes=ax), axes=ax))
+            x = x[None, None] if x.ndim == 2 else x[None]
+            out = padded_forward(model, x)[0].argmax(0).numpy()
             m = (p > 0) & (p <= k)
             counts += np.bincount(
                 (p[m].astype(np.int64) - 1) * k + out[m], minlength=k * k
@@ -165,27 +256,45 @@ def choose_start(
     order); of those that fit, the one that agrees best with the strokes is chosen (ties: the
     nearest in appearance). The returned model's last layer is permuted so that its channel
     ``c`` is painting value ``c + 1`` of these pairs.
+
+    Images with a channel axis (``axes`` ``YX`` or ``TYX`` plus ``C`` anywhere, e.g. ``CYX``,
+    RGB ``YXC``, ``TCYX``) are judged by their :func:`channel_view` for the appearance and
+    by the model adapted to their channels (:func:`adapt_in_channels`) on the real channels
+    for the agreement; the model returned is that adapted one, and the reason says so.
     """
-    if task != "semantic" or dims != 2 or axes.upper() not in ("YX", "TYX"):
-        return None, "no starting model for this kind of data (2D one-channel semantic only)"
+    name_axes = axes.upper()
+    if task != "semantic" or dims != 2 or name_axes.replace("C", "", 1) not in ("YX", "TYX"):
+        kind = "2D semantic, axes YX or TYX with C anywhere" if "C" in name_axes else \
+            "2D one-channel semantic"
+        return None, f"no starting model for this kind of data ({kind} only)"
     planes = []
-    for image, paint in pairs:
-        if np.ndim(image) == 3:  # TYX: the painted slices
-            p = np.asarray(paint.compute() if hasattr(paint, "compute") else paint)
-            for t in np.flatnonzero(p.reshape(p.shape[0], -1).max(1) > 0)[:4]:
-                planes.append((image[t], p[t]))
-        else:
-            planes.append((image, paint))
+    if "C" in name_axes:  # (C, Y, X) planes, read and strided
+        for image, paint in pairs:
+            planes += _channel_planes(image, paint, name_axes)
+    else:
+        for image, paint in pairs:
+            if np.ndim(image) == 3:  # TYX: the painted slices
+                p = np.asarray(paint.compute() if hasattr(paint, "compute") else paint)
+                for t in np.flatnonzero(p.reshape(p.shape[0], -1).max(1) > 0)[:4]:
+                    planes.append((image[t], p[t]))
+            else:
+                planes.append((image, paint))
     if not planes:
         return None, "nothing painted"
     k = n_classes or int(max(int(np.max(p)) for _, p in planes))
+    counts = {int(im.shape[0]) for im, _ in planes} if "C" in name_axes else {1}
+    if len(counts) > 1:
+        return None, f"images with different numbers of channels {sorted(counts)}"
+    c = counts.pop()
+    looks = [channel_view(im) if "C" in name_axes else im for im, _ in planes[:8]]
     reasons, fits = [], []
     for name in names if names is not None else available():
         model, info = load_start_model(name)
         if model.out_channels != k:
             reasons.append(f"{name}: {model.out_channels} classes, not {k}")
             continue
-        d = max(distance(info["signature"], im) for im, _ in planes[:8])
+        adapt_in_channels(model, c)
+        d = max(distance(info["signature"], im) for im in looks)
         if d > 3.0:
             reasons.append(f"{name}: images look different (distance {d:.1f} > 3)")
             continue
@@ -206,7 +315,8 @@ def choose_start(
             model.head.bias.copy_(model.head.bias[idx])
     also = [f[2] for f in fits if f[2] != name]
     others = f"; also fit: {', '.join(also)}" if also else ""
+    adapted = f", first layer adapted to {c} channels" if c > 1 else ""
     return model, (
         f"{name} (distance {-neg_d:.1f}, balanced accuracy on the strokes "
-        f"{acc:.2f}, class order {list(order)}{others})"
+        f"{acc:.2f}, class order {list(order)}{adapted}{others})"
     )
