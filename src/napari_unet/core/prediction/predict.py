@@ -5,8 +5,9 @@
 image, from :meth:`Normalization.stats`), read tile by tile (numpy, dask or zarr), each tile with
 a halo of real neighbours and mirror padding only at the image border (see
 :mod:`napari_unet.core.prediction.tiling`), run through the model in batches under
-``torch.inference_mode`` (autocast float16 on CUDA), and each tile's core is written into the
-result, which may be a zarr array given as ``out=`` so memory stays bounded.
+``torch.inference_mode`` (float32, or with ``amp`` autocast: float16 on CUDA, bfloat16 on CPUs;
+see :func:`precision_name`), and each tile's core is written into the result, which may be a
+zarr array given as ``out=`` so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -38,6 +39,37 @@ from napari_unet.core.prediction.tiling import TileGrid, auto_core_shape, plan_g
 from napari_unet.core.progress import Progress, run
 
 _DTYPE_KINDS = "biuf"
+_PRECISION_NAMES = {None: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The autocast dtype of prediction on ``device``; None: plain float32.
+
+    CPUs get bfloat16 (float16 on CPUs is emulated and slow; bfloat16 keeps float32's range);
+    every other device (CUDA, MPS) float16.
+    """
+    if not amp:
+        return None
+    return torch.bfloat16 if device.type == "cpu" else torch.float16
+
+
+def _element_bytes(dtype: torch.dtype | None) -> float:
+    """Bytes per activation element in the memory plan (:func:`activation_bytes_per_voxel`).
+
+    float32 4, float16 2. bfloat16 (CPUs) 2.5, not 2: its peaks measured 0.57-0.63 of
+    float32's (oneDNN, channels-last, depth-4 2D start models on 1136 px tiles and a depth-3 3D
+    model on 96x208x208), i.e. 0.87-0.99 of a 2-byte plan; 2.5 keeps the plan's margin
+    (0.69-0.79 of the plan, as float32's 0.72-0.78).
+    """
+    return {None: 4.0, torch.bfloat16: 2.5}.get(dtype, 2.0)
+
+
+def precision_name(device: str | torch.device = "auto", amp: bool | None = None) -> str:
+    """The precision :func:`predict` computes in, in words: ``"float32"``, ``"float16"`` or
+    ``"bfloat16"`` (``amp`` as :func:`predict` takes it; None: on for CUDA only)."""
+    dev = resolve_device(device)
+    return _PRECISION_NAMES[_autocast_dtype(dev, dev.type == "cuda" if amp is None
+                                            else bool(amp))]
 
 
 @dataclass(frozen=True)
@@ -171,7 +203,11 @@ def predict(
         Bytes of working memory to plan for; None: from free device memory
         (:func:`napari_unet.core.devices.memory_budget`).
     amp : bool, optional
-        Mixed precision (float16 autocast); None: on for CUDA, off elsewhere.
+        Mixed precision: autocast float16 on CUDA (and MPS), bfloat16 on CPUs (fast where the
+        CPU computes bfloat16 natively, AVX-512 BF16 or AMX; emulated and slower elsewhere);
+        probabilities are returned as float32 either way. False: float32 everywhere. None: on
+        for CUDA (float16), off elsewhere (float32). The first progress record names the
+        precision in use (see :func:`precision_name`).
     norm_stats : NormStats, optional
         Normalisation statistics of the whole image when ``image`` is only a part of it (a
         slice or a view); None: computed from ``image``.
@@ -207,10 +243,10 @@ def predict(
     stats = norm_stats if norm_stats is not None else model.normalization.stats(
         source, axes=plan.axes)
     results = _results(kinds, out, plan, model.out_channels)
-    amp = dev.type == "cuda" if amp is None else bool(amp)
+    dtype = _autocast_dtype(dev, dev.type == "cuda" if amp is None else bool(amp))
     budget = (default_memory_budget(dev, model.dims) if memory_budget is None
               else int(memory_budget))
-    per_voxel = activation_bytes_per_voxel(model, 2 if amp else 4)
+    per_voxel = activation_bytes_per_voxel(model, _element_bytes(dtype))
     if tile_shape is None:
         core = auto_core_shape(model, plan.spatial_shape, halo_t, budget / per_voxel)
     else:
@@ -220,7 +256,7 @@ def predict(
     grid = plan_grid(model, plan.spatial_shape, core, halo_t)
     if batch_size is None:
         batch_size = max(1, int(budget / per_voxel / math.prod(grid.tile_shape)))
-    job = _Job(model, source, plan, stats, grid, dev, amp, kinds, results)
+    job = _Job(model, source, plan, stats, grid, dev, dtype, kinds, results)
     return job.run(int(batch_size), single=isinstance(output, str), given=out is not None)
 
 
@@ -233,10 +269,11 @@ class _Job:
     """The state of one prediction run (kept out of predict() to keep both readable)."""
 
     def __init__(self, model: Any, source: Any, plan: AxesPlan, stats: Any, grid: TileGrid,
-                 dev: torch.device, amp: bool, kinds: tuple[str, ...],
+                 dev: torch.device, dtype: torch.dtype | None, kinds: tuple[str, ...],
                  results: dict[str, Any]) -> None:
         self.model, self.source, self.plan, self.stats = model, source, plan, stats
-        self.grid, self.dev, self.amp, self.kinds, self.results = grid, dev, amp, kinds, results
+        self.grid, self.dev, self.kinds, self.results = grid, dev, kinds, results
+        self.dtype = dtype  # autocast dtype; None: float32
         self.block_axes = "C" + ("ZYX" if model.dims == 3 else "YX")
         self.float_input = np.dtype(source.dtype).kind == "f"
         # Channels-last convolutions: faster with cuDNN and oneDNN (see uses_channels_last).
@@ -273,8 +310,8 @@ class _Job:
             x = x.to(self.dev)
         if self.channels_last:
             x = x.contiguous(memory_format=channels_last_format(self.model.dims))
-        autocast = (torch.autocast(device_type=self.dev.type, dtype=torch.float16)
-                    if self.amp else contextlib.nullcontext())
+        autocast = (torch.autocast(device_type=self.dev.type, dtype=self.dtype)
+                    if self.dtype is not None else contextlib.nullcontext())
         crop = (slice(None), slice(None),
                 *(slice(a.out_offset, a.out_offset + a.core) for a in self.grid.axes))
         with torch.inference_mode():
@@ -329,7 +366,8 @@ class _Job:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napari-unet-read")
         pending = None
         try:
-            yield PredictProgress(0, len(work), f"{len(work)} tiles of {self.grid.tile_shape}",
+            yield PredictProgress(0, len(work), f"{len(work)} tiles of {self.grid.tile_shape}, "
+                                  f"{_PRECISION_NAMES[self.dtype]}",
                                   tile_shape=self.grid.tile_shape, batch_size=batch_size)
             done = 0
             while done < len(work):
