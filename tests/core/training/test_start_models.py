@@ -76,7 +76,20 @@ def test_choose_start_follows_the_strokes_and_refuses_other_data(samples):
     nuclei, why3 = choose_start("semantic", 2, "YX", [(fluo, fstrokes)])
     assert nuclei is not None and why3.startswith("fluo_nuclei") and "also fit" not in why3
     assert choose_start("instances", 2, "YX", [(em, strokes)])[0] is None
-    assert choose_start("semantic", 3, "ZYX", [(em[None], strokes[None])])[0] is None
+    # a 3D volume is judged on its painted slices and gets the 2D model inflated to 3D,
+    # which starts as the 2D model on each slice
+    vol = np.stack([em, em[::-1], em])
+    vpaint = np.stack([np.zeros_like(strokes), strokes[::-1], np.zeros_like(strokes)])
+    model3, why4 = choose_start("semantic", 3, "ZYX", [(vol, vpaint)])
+    assert model3 is not None and model3.dims == 3 and "inflated to 3D" in why4
+    assert why4.startswith("em_membranes")
+    crop = torch.from_numpy(np.ascontiguousarray(vol[:, :64, :64], np.float32) / 255)
+    m2 = model.eval()
+    with torch.no_grad():
+        y3 = model3.eval()(crop[None, None])
+        y2 = torch.stack([m2(crop[z][None, None]) for z in range(3)], 2)
+    torch.testing.assert_close(y3, y2, atol=1e-4, rtol=1e-4)
+    assert choose_start("semantic", 3, "TZYX", [(vol[None], vpaint[None])])[0] is None
 
 
 def _model(gen):
@@ -159,7 +172,10 @@ def test_choose_start_adapts_to_three_channels(samples):
     assert why1 == ("fluo_nuclei (distance 1.0, balanced accuracy on the strokes 0.99, "
                     "class order [0, 1])")
     # 3D stays without a starting model, channels or not
-    assert choose_start("semantic", 3, "CZYX", [(np.moveaxis(tcyx, 0, 1), tpaint)])[0] is None
+    # and a 3-channel volume gets both: the first layer adapted, the model inflated to 3D
+    m3, why3 = choose_start("semantic", 3, "CZYX", [(np.moveaxis(tcyx, 0, 1), tpaint)])
+    assert m3.dims == 3 and m3.in_channels == 3
+    assert "adapted to 3 channels" in why3 and "inflated to 3D" in why3
 
 
 def test_train_on_an_rgb_image_starts_from_the_adapted_model(samples, tmp_path, repo_root):

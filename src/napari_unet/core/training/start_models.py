@@ -8,9 +8,12 @@ it instead of random weights when the new data *look alike* and the strokes *agr
    a 2D image with a channel axis (axes ``YX`` or ``TYX`` plus ``C`` anywhere, e.g. ``CYX``,
    ``YXC`` for RGB, ``TCYX``) gets the same model with its first layer adapted to its
    channels (:func:`adapt_in_channels`), judged on a one-channel view of its appearance;
+   a 3D volume (axes ``ZYX``) is judged on its painted slices and gets the 2D model
+   inflated to 3D (exactly the 2D model on each slice at first);
 2. the images' appearance signature (intensity quantiles after the model's normalisation
-   and the share of gradient energy per scale) lies within the spread of the starting
-   model's training images;
+   and the share of gradient energy per scale) lies near the spread of the starting model's
+   training images (distance <= 3), or somewhat further (<= 6) when the strokes vouch for it
+   more strongly (rule 3 at 0.85);
 3. the starting model already labels the painted pixels right (balanced accuracy >= 0.7),
    possibly with the classes in another order, which is then fixed by permuting its last
    layer.
@@ -33,12 +36,17 @@ from scipy import ndimage as ndi
 
 from napari_unet.core.model import UNet
 from napari_unet.core.normalize import Normalization
+from napari_unet.core.training.architecture import inflate_to_3d
 
 #: Where the shipped starting models live (inside the installed package).
 START_DIR = Path(str(resources.files("napari_unet") / "start_models"))
 _SCALES = (1.0, 2.0, 4.0, 8.0)
 _QUANTILES = (5, 25, 50, 75, 95)
 _MAX_SIDE = 512
+#: The rule's thresholds: a model whose training images look alike (appearance distance
+#: <= NEAR) must agree with the strokes at AGREE_NEAR; one that looks somewhat different
+#: (<= FAR) must agree at AGREE_FAR; beyond FAR it is not tried.
+NEAR, FAR, AGREE_NEAR, AGREE_FAR = 3.0, 6.0, 0.7, 0.85
 
 
 def _as_plane(image: Any) -> np.ndarray:
@@ -76,7 +84,10 @@ def signature(images: list[Any]) -> dict:
 
 def distance(sig: dict, image: Any) -> float:
     """Root mean square z-score of an image's features against a signature."""
-    f = image_features(image)
+    return _feature_distance(sig, image_features(image))
+
+
+def _feature_distance(sig: dict, f: np.ndarray) -> float:
     mean, std = np.asarray(sig["mean"]), np.asarray(sig["std"])
     floor = np.array([0.03] * len(_QUANTILES) + [0.01] * len(_SCALES))
     z = (f - mean) / np.maximum(std, floor)
@@ -207,6 +218,26 @@ def _channel_planes(image: Any, paint: Any, axes: str) -> list[tuple[np.ndarray,
     return out
 
 
+def _densest_window(painted: np.ndarray, side: int) -> tuple[slice, slice]:
+    """The ``side`` x ``side`` window (on a grid of quarter windows) holding the most painted
+    pixels: the agreement is judged there, at full resolution, in a quarter of the time a
+    1024-pixel plane takes."""
+    h, w = painted.shape
+    if h <= side and w <= side:
+        return slice(None), slice(None)
+    sat = np.pad(painted.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    best, where = -1, (0, 0)
+    hop = max(1, side // 4)
+    for y in [*range(0, max(1, h - side), hop), max(0, h - side)]:
+        for x in [*range(0, max(1, w - side), hop), max(0, w - side)]:
+            y1, x1 = min(h, y + side), min(w, x + side)
+            n = sat[y1, x1] - sat[y, x1] - sat[y1, x] + sat[y, x]
+            if n > best:
+                best, where = n, (y, x)
+    y, x = where
+    return slice(y, y + side), slice(x, x + side)
+
+
 def _painted_agreement(model: UNet, pairs: list, k: int) -> tuple[float, tuple[int, ...]]:
     """Best balanced accuracy of the model on the painted pixels over class orders."""
     from napari_unet.core.training.validation import padded_forward
@@ -220,6 +251,8 @@ def _painted_agreement(model: UNet, pairs: list, k: int) -> tuple[float, tuple[i
             step = max(1, int(np.ceil(max(paint.shape) / (2 * _MAX_SIDE))))
             p = paint[::step, ::step]
             p = np.asarray(p.compute() if hasattr(p, "compute") else p)
+            window = _densest_window(p > 0, _MAX_SIDE)
+            img, p = img[(..., *window)], p[window]
             x = torch.from_numpy(
                 model.normalization.apply(img, model.normalization.stats(img, axes=ax), axes=ax))
             x = x[None, None] if x.ndim == 2 else x[None]
@@ -251,9 +284,11 @@ def choose_start(
     """The starting model that fits ``pairs``, or None; with the reason, for the record.
 
     The rule: a shipped model fits when it has the painting's number of classes, the
-    images look like its training images (:func:`distance` <= 3 on up to 8 painted images)
-    and it already agrees with the strokes (balanced accuracy >= 0.7 under the best class
-    order); of those that fit, the one that agrees best with the strokes is chosen (ties: the
+    images look like its training images (:func:`distance` <= ``NEAR`` = 3 on up to 8
+    painted images) and it already agrees with the strokes (balanced accuracy >= 0.7 under
+    the best class order), or they look somewhat different (distance <= ``FAR`` = 6) and it
+    agrees at >= 0.85: the strokes are direct evidence, the appearance only a proxy; of
+    those that fit, the one that agrees best with the strokes is chosen (ties: the
     nearest in appearance). The returned model's last layer is permuted so that its channel
     ``c`` is painting value ``c + 1`` of these pairs.
 
@@ -261,12 +296,19 @@ def choose_start(
     RGB ``YXC``, ``TCYX``) are judged by their :func:`channel_view` for the appearance and
     by the model adapted to their channels (:func:`adapt_in_channels`) on the real channels
     for the agreement; the model returned is that adapted one, and the reason says so.
+
+    A 3D volume (``dims`` 3, axes ``ZYX``, ``C`` anywhere) is judged on up to 4 painted Z
+    slices by the same rule, and the chosen 2D model is returned inflated to 3D
+    (:func:`napari_unet.core.training.architecture.inflate_to_3d`): it starts as the 2D model
+    applied to each slice and learns across slices while it fine-tunes.
     """
-    name_axes = axes.upper()
-    if task != "semantic" or dims != 2 or name_axes.replace("C", "", 1) not in ("YX", "TYX"):
+    # a 3D volume is judged on its painted Z slices, as a TYX stack is on its painted frames
+    name_axes = axes.upper().replace("Z", "T") if dims == 3 else axes.upper()
+    allowed = ("TYX",) if dims == 3 else ("YX", "TYX")
+    if task != "semantic" or dims not in (2, 3) or name_axes.replace("C", "", 1) not in allowed:
         kind = "2D semantic, axes YX or TYX with C anywhere" if "C" in name_axes else \
             "2D one-channel semantic"
-        return None, f"no starting model for this kind of data ({kind} only)"
+        return None, f"no starting model for this kind of data ({kind} or 3D ZYX only)"
     planes = []
     if "C" in name_axes:  # (C, Y, X) planes, read and strided
         for image, paint in pairs:
@@ -286,7 +328,8 @@ def choose_start(
     if len(counts) > 1:
         return None, f"images with different numbers of channels {sorted(counts)}"
     c = counts.pop()
-    looks = [channel_view(im) if "C" in name_axes else im for im, _ in planes[:8]]
+    features = [image_features(channel_view(im) if "C" in name_axes else im)
+                for im, _ in planes[:8]]
     reasons, fits = [], []
     for name in names if names is not None else available():
         model, info = load_start_model(name)
@@ -294,13 +337,15 @@ def choose_start(
             reasons.append(f"{name}: {model.out_channels} classes, not {k}")
             continue
         adapt_in_channels(model, c)
-        d = max(distance(info["signature"], im) for im in looks)
-        if d > 3.0:
-            reasons.append(f"{name}: images look different (distance {d:.1f} > 3)")
+        d = max(_feature_distance(info["signature"], f) for f in features)
+        if d > FAR:
+            reasons.append(f"{name}: images look different (distance {d:.1f} > {FAR:g})")
             continue
         acc, order = _painted_agreement(model, planes, k)
-        if acc < 0.7:
-            reasons.append(f"{name}: disagrees with the strokes (balanced accuracy {acc:.2f})")
+        need = AGREE_NEAR if d <= NEAR else AGREE_FAR
+        if acc < need:
+            reasons.append(f"{name}: disagrees with the strokes (balanced accuracy {acc:.2f} "
+                           f"< {need:g} at distance {d:.1f})")
             continue
         fits.append((acc, -d, name, model, order))
     if not fits:
@@ -313,9 +358,13 @@ def choose_start(
             idx = torch.as_tensor(order)
             model.head.weight.copy_(model.head.weight[idx])
             model.head.bias.copy_(model.head.bias[idx])
+    if dims == 3:
+        model = inflate_to_3d(model)
     also = [f[2] for f in fits if f[2] != name]
     others = f"; also fit: {', '.join(also)}" if also else ""
     adapted = f", first layer adapted to {c} channels" if c > 1 else ""
+    if dims == 3:
+        adapted += ", inflated to 3D: it starts as the 2D model on each slice"
     return model, (
         f"{name} (distance {-neg_d:.1f}, balanced accuracy on the strokes "
         f"{acc:.2f}, class order {list(order)}{adapted}{others})"
