@@ -89,7 +89,22 @@ def fluo_nuclei() -> tuple[list, dict]:
     return pairs, info
 
 
-RECIPES = {"em_membranes": em_membranes, "fluo_nuclei": fluo_nuclei}
+def phc_cells() -> tuple[list, dict]:
+    paths = _pairs("usiigaci_phc_t98g")
+    # bench_loop / bench_strokes paint images 0-1 and score 7-9; bench_quality scores 7-9
+    pairs = _foreground_pairs(paths[2:7])
+    info = {
+        "description": "phase-contrast cells: 1 = background, 2 = cell",
+        "data": "Usiigaci T98G phase-contrast training data (Tsai et al. 2019, MIT; "
+        "github.com/oist/Usiigaci), images set3-set7 (indices 2-6 of "
+        "../shared/data/usiigaci_phc_t98g/pairs.csv), dense masks as foreground; the stroke "
+        "benchmarks paint indices 0-1 and every benchmark scores 7-9",
+        "class_names": ["background", "cell"],
+    }
+    return pairs, info
+
+
+RECIPES = {"em_membranes": em_membranes, "fluo_nuclei": fluo_nuclei, "phc_cells": phc_cells}
 
 
 def main() -> None:
@@ -101,6 +116,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--depth", type=int, default=TrainConfig.depth)
     p.add_argument("--channels", type=int, default=TrainConfig.base_channels)
+    p.add_argument("--patch", type=int, default=None,
+                   help="patch side in pixels (default: the TrainConfig default)")
     p.add_argument("--out", default=None,
                    help="file stem under start_models/ (default: the recipe's name)")
     a = p.parse_args()
@@ -114,6 +131,7 @@ def main() -> None:
         start="none",
         depth=a.depth,
         base_channels=a.channels,
+        **({"patch_shape": [a.patch, a.patch]} if a.patch else {}),
     )
     t = time.perf_counter()
     gen = train(config, pairs, device="auto")
@@ -125,7 +143,8 @@ def main() -> None:
     model = run(gen, show)
     steps = f" --steps {a.steps}" if a.steps else ""
     info["recipe"] = (f"scripts/train_start_model.py {a.name} --seconds {a.seconds:g}{steps} "
-                      f"--depth {a.depth} --channels {a.channels} --seed {a.seed}")
+                      f"--depth {a.depth} --channels {a.channels} --seed {a.seed}"
+                      + (f" --patch {a.patch}" if a.patch else ""))
     info["steps"] = int((model.meta.get("training") or {}).get("steps", 0))
     info["signature"] = signature([im for im, _ in pairs])
     info["trained_seconds"] = round(time.perf_counter() - t, 1)
