@@ -162,3 +162,24 @@ def test_a_non_finite_loss_stops_with_the_last_finite_weights(nuclei):
     assert all(torch.equal(before[k], v) for k, v in tr.net.state_dict().items())
     assert all(torch.isfinite(v).all() for v in model.state_dict().values()
                if v.is_floating_point())
+
+
+def test_start_anchor_pulls_a_given_model_back_to_its_weights(nuclei):
+    image, strokes, _ = nuclei
+    torch.manual_seed(1)
+    from napari_unet.core.model import UNet
+
+    def fine_tuned(anchor: float) -> tuple[dict, dict]:
+        given = UNet(depth=2, base_channels=8)
+        start = {n: p.detach().clone() for n, p in given.named_parameters()}
+        cfg = TrainConfig(max_steps=5, start_anchor=anchor, val_fraction=0.0, **TINY)
+        tr = Trainer(cfg, [(image, strokes)], model=given, device="cpu")
+        run(train_segment(tr))
+        return start, dict(tr.net.named_parameters())
+
+    start, free = fine_tuned(0.0)
+    assert any(not torch.equal(start[n], p) for n, p in free.items())
+    start, held = fine_tuned(1e9)  # a pull of the whole way after every step
+    assert all(torch.allclose(start[n], p) for n, p in held.items())
+    with pytest.raises(ValueError, match="start_anchor"):
+        TrainConfig(start_anchor=-1)

@@ -109,6 +109,11 @@ class TrainConfig:
         0.1 since bench_strokes (1 % strokes, 60 s, dev images): DSB nuclei from the
         nuclei starting model 0.876 IoU / 0.880 F1 against 0.838 / 0.852 with 0.3; ISBI
         0.672 against 0.669 (benchmarks/RESULTS.md).
+    start_anchor : float
+        Pull toward the starting weights while fine-tuning a shipped starting model or a
+        given model (L2-SP, Li et al. 2018, decoupled like AdamW's decay): after each step
+        every weight moves ``lr * start_anchor`` of the way back to where it started, so a few
+        strokes adjust the model without it forgetting what it knew elsewhere. 0: off.
     tune_instances : bool
         Instance models: after training, fit the seed and foreground thresholds of the
         post-processing to the training masks (:mod:`~napari_unet.core.objects.tuning`) and
@@ -158,6 +163,7 @@ class TrainConfig:
     amp: bool = True
     start: str = "auto"
     start_lr_factor: float = 0.1
+    start_anchor: float = 0.0
     tune_instances: bool = True
     seed: int = 0
 
@@ -191,10 +197,10 @@ class TrainConfig:
                                           or self.patience < 1):
             raise ValueError(f"TrainConfig.patience: expected a whole number of validations "
                              f">= 1 (or None), found {self.patience!r}")
-        if not (isinstance(self.pseudo_labels, numbers.Real) and self.pseudo_labels >= 0
-                and math.isfinite(self.pseudo_labels)):
-            raise ValueError(f"TrainConfig.pseudo_labels: expected a weight >= 0, found "
-                             f"{self.pseudo_labels!r}")
+        for name in ("pseudo_labels", "start_anchor"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and value >= 0 and math.isfinite(value)):
+                raise ValueError(f"TrainConfig.{name}: expected a weight >= 0, found {value!r}")
         if not (isinstance(self.pseudo_threshold, numbers.Real)
                 and 0.5 <= self.pseudo_threshold <= 1.0):
             raise ValueError(f"TrainConfig.pseudo_threshold: expected a probability in "

@@ -193,12 +193,26 @@ class _Run:
         else:
             loss.backward()
             tr.optimizer.step()
+        if tr.anchor:
+            pull_back(tr.net, tr.anchor, tr.optimizer.param_groups[0]["lr"]
+                      * tr.config.start_anchor)
         if tr.data.task != "regression":
             yy = y[y >= 0]
             k = len(tr.seen)
             tr.seen += torch.bincount(yy.flatten(), minlength=k)[:k].cpu().numpy()
         tr.losses.append(float(loss.detach()))
         return True
+
+
+def pull_back(net: torch.nn.Module, anchor: dict[str, torch.Tensor], fraction: float) -> None:
+    """Move each weight of ``net`` ``fraction`` of the way back to its ``anchor`` (a head
+    grown since has new shapes and is left free)."""
+    fraction = min(1.0, max(0.0, fraction))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            a = anchor.get(name)
+            if a is not None and a.shape == p.shape:
+                p.lerp_(a, fraction)
 
 
 def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress, None, UNet]:
