@@ -25,7 +25,9 @@ Targets (the issue: bfloat16 only "where it keeps tiled == untiled exact within 
 precision and costs no measurable quality"): tiled vs untiled in bfloat16 max |dp| == 0 (float32
 itself is within 1e-5 here); IoU bf16 - IoU f32 >= -0.001 for every kind (no loss bigger than
 the fourth decimal; a gain is no cost); and a speed-up of at least 1.1x for every kind
-(``precision.MIN_GAIN``, the bar training uses) before bfloat16 becomes the CPU default.
+(``precision.MIN_GAIN``, the bar training uses). All three were met on a 2-core AMD EPYC with
+AVX-512 BF16 (benchmarks/RESULTS.md), so ``predict``'s default is bfloat16 on CPUs that compute
+it natively (``amp=None``); this benchmark sets ``amp`` explicitly either way.
 
 Run ``.venv/bin/python benchmarks/bench_predict_precision.py`` (3 runs, a few minutes on 2
 cores); ``--quick``: one 192 x 192 crop per kind, one run, a smoke test of well under a minute.

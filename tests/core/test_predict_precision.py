@@ -1,4 +1,5 @@
-"""Prediction precision: amp means bfloat16 on CPUs, float16 on CUDA; float32 by default on CPUs."""
+"""Prediction precision: amp means bfloat16 on CPUs, float16 on CUDA; by default bfloat16 on
+CPUs that compute it natively, float32 on the others."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def test_autocast_dtype_per_device():
 
 
 def test_precision_in_words():
-    assert precision_name("cpu") == "float32"  # the CPU default stays float32
+    # the CPU default: bfloat16 where the CPU computes it natively, else float32
+    assert precision_name("cpu") == ("bfloat16" if cpu_has_native_bf16() else "float32")
     assert precision_name("cpu", amp=True) == "bfloat16"
     assert precision_name("cpu", amp=False) == "float32"
 
@@ -53,15 +55,16 @@ def _first_message(model, image, **kwargs):
 
 def test_first_progress_record_names_the_precision(em_crop):
     model = sensitive_unet()
-    assert _first_message(model, em_crop).endswith(", float32")
+    assert _first_message(model, em_crop, amp=False).endswith(", float32")
     assert _first_message(model, em_crop, amp=True).endswith(", bfloat16")
+    assert _first_message(model, em_crop).endswith(f", {precision_name('cpu')}")
 
 
 def test_cpu_bfloat16_is_close_to_float32(em_crop):
     # head_gain 1: logits of standard deviation 1, probabilities 0.41-0.58 on this crop; the
     # bfloat16 result then differs by at most 0.025 here (0.0012 and 0.0018 with seeds 1, 2).
     model = sensitive_unet(head_gain=1.0)
-    f32 = predict_image(model, em_crop, device="cpu")
+    f32 = predict_image(model, em_crop, device="cpu", amp=False)
     bf16 = predict_image(model, em_crop, device="cpu", amp=True)
     assert bf16.dtype == np.float32 and bf16.shape == f32.shape == (2, 71, 83)
     np.testing.assert_allclose(bf16.sum(0), 1.0, atol=1e-5)  # softmax taken in float32

@@ -25,7 +25,7 @@ import torch
 
 from napari_unet.core.arguments import check_array, check_model
 from napari_unet.core.axes import AxesPlan, parse_axes
-from napari_unet.core.devices import is_out_of_memory, resolve_device
+from napari_unet.core.devices import cpu_has_native_bf16, is_out_of_memory, resolve_device
 from napari_unet.core.devices import memory_budget as default_memory_budget
 from napari_unet.core.prediction.network import (
     activation_bytes_per_voxel,
@@ -53,6 +53,13 @@ def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cpu" else torch.float16
 
 
+def _default_amp(device: torch.device) -> bool:
+    """Whether :func:`predict` autocasts when not told: on CUDA, and on CPUs that compute
+    bfloat16 natively (there it was 1.4-2.1x as fast at the same IoU, tiled == untiled
+    exactly: ``benchmarks/bench_predict_precision.py``); float32 elsewhere."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+
+
 def _element_bytes(dtype: torch.dtype | None) -> float:
     """Bytes per activation element in the memory plan (:func:`activation_bytes_per_voxel`).
 
@@ -66,9 +73,9 @@ def _element_bytes(dtype: torch.dtype | None) -> float:
 
 def precision_name(device: str | torch.device = "auto", amp: bool | None = None) -> str:
     """The precision :func:`predict` computes in, in words: ``"float32"``, ``"float16"`` or
-    ``"bfloat16"`` (``amp`` as :func:`predict` takes it; None: on for CUDA only)."""
+    ``"bfloat16"`` (``amp`` as :func:`predict` takes it; None: its default)."""
     dev = resolve_device(device)
-    return _PRECISION_NAMES[_autocast_dtype(dev, dev.type == "cuda" if amp is None
+    return _PRECISION_NAMES[_autocast_dtype(dev, _default_amp(dev) if amp is None
                                             else bool(amp))]
 
 
@@ -206,8 +213,8 @@ def predict(
         Mixed precision: autocast float16 on CUDA (and MPS), bfloat16 on CPUs (fast where the
         CPU computes bfloat16 natively, AVX-512 BF16 or AMX; emulated and slower elsewhere);
         probabilities are returned as float32 either way. False: float32 everywhere. None: on
-        for CUDA (float16), off elsewhere (float32). The first progress record names the
-        precision in use (see :func:`precision_name`).
+        for CUDA (float16) and for CPUs with native bfloat16, float32 elsewhere. The first
+        progress record names the precision in use (see :func:`precision_name`).
     norm_stats : NormStats, optional
         Normalisation statistics of the whole image when ``image`` is only a part of it (a
         slice or a view); None: computed from ``image``.
@@ -243,7 +250,7 @@ def predict(
     stats = norm_stats if norm_stats is not None else model.normalization.stats(
         source, axes=plan.axes)
     results = _results(kinds, out, plan, model.out_channels)
-    dtype = _autocast_dtype(dev, dev.type == "cuda" if amp is None else bool(amp))
+    dtype = _autocast_dtype(dev, _default_amp(dev) if amp is None else bool(amp))
     budget = (default_memory_budget(dev, model.dims) if memory_budget is None
               else int(memory_budget))
     per_voxel = activation_bytes_per_voxel(model, _element_bytes(dtype))

@@ -11,14 +11,13 @@ computed on ``logits.float()``, the weights stay float32 under autocast).
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from napari_unet.core.devices import describe_device
+from napari_unet.core.devices import cpu_has_native_bf16, describe_device
 from napari_unet.core.prediction.network import channels_last_format
 
 __all__ = ["StepPrecision", "choose_precision", "cpu_has_native_bf16"]
@@ -26,18 +25,6 @@ __all__ = ["StepPrecision", "choose_precision", "cpu_has_native_bf16"]
 #: A trial keeps bfloat16 only when it is at least this much faster than float32.
 MIN_GAIN = 1.1
 _TRIALS: dict[tuple, bool] = {}
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (x86 AVX-512 BF16 or AMX; Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @dataclass(frozen=True)
