@@ -164,16 +164,15 @@ def test_a_non_finite_loss_stops_with_the_last_finite_weights(nuclei):
                if v.is_floating_point())
 
 
-def test_start_anchor_pulls_a_given_model_back_to_its_weights(nuclei):
+def test_start_anchor_pulls_a_starting_model_back_to_its_weights(nuclei):
     image, strokes, _ = nuclei
-    torch.manual_seed(1)
-    from napari_unet.core.model import UNet
+    tiny = {**TINY, "start": "fluo_nuclei"}
 
     def fine_tuned(anchor: float) -> tuple[dict, dict]:
-        given = UNet(depth=2, base_channels=8)
-        start = {n: p.detach().clone() for n, p in given.named_parameters()}
-        cfg = TrainConfig(max_steps=5, start_anchor=anchor, val_fraction=0.0, **TINY)
-        tr = Trainer(cfg, [(image, strokes)], model=given, device="cpu")
+        cfg = TrainConfig(max_steps=5, start_anchor=anchor, val_fraction=0.0, **tiny)
+        tr = Trainer(cfg, [(image, strokes)], device="cpu")
+        assert tr.start.startswith("starting model fluo_nuclei")
+        start = {n: p.detach().clone() for n, p in tr.net.named_parameters()}
         run(train_segment(tr))
         return start, dict(tr.net.named_parameters())
 
@@ -181,5 +180,11 @@ def test_start_anchor_pulls_a_given_model_back_to_its_weights(nuclei):
     assert any(not torch.equal(start[n], p) for n, p in free.items())
     start, held = fine_tuned(1e9)  # a pull of the whole way after every step
     assert all(torch.allclose(start[n], p) for n, p in held.items())
+    # a user's own model is not pulled back
+    from napari_unet.core.model import UNet
+    given = UNet(depth=2, base_channels=8)
+    cfg = TrainConfig(max_steps=5, start_anchor=1e9, val_fraction=0.0, **TINY)
+    tr = Trainer(cfg, [(image, strokes)], model=given, device="cpu")
+    assert not tr.anchor
     with pytest.raises(ValueError, match="start_anchor"):
         TrainConfig(start_anchor=-1)

@@ -111,9 +111,10 @@ class Trainer:
         self.lineage_steps = (int((model.meta.get("training") or {}).get("steps_total", 0))
                               if given else 0)
         self.lr_scale = config.start_lr_factor if (given or self.start_steps) else 1.0
-        #: The starting weights that ``config.start_anchor`` pulls back to (by name).
+        #: A shipped starting model's weights, which ``config.start_anchor`` pulls back to
+        #: (by name); a user's own model (given) learns freely.
         self.anchor = ({n: q.detach().clone() for n, q in self.net.named_parameters()}
-                       if config.start_anchor > 0 and (given or self.start_steps) else {})
+                       if config.start_anchor > 0 and self.start_steps and not given else {})
         self.batch_size = config.batch_size or auto_batch_size(self.net, self.patch, self.device)
         self.augment = AugmentConfig.from_dict(config.augment)
         smooth = self.augment.scale > 0 or (self.augment.elastic > 0
