@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
+from napari_unet.core.io import to_numpy
 from napari_unet.core.model import UNet
 from napari_unet.core.normalize import Normalization
 from napari_unet.core.training.architecture import inflate_to_3d
@@ -49,15 +50,19 @@ _MAX_SIDE = 512
 NEAR, FAR, AGREE_NEAR, AGREE_FAR = 3.0, 6.0, 0.7, 0.85
 
 
+def _stride(shape: tuple[int, ...]) -> int:
+    """The step that brings a plane of ``shape`` (Y, X last) to at most ``2 * _MAX_SIDE``
+    pixels a side."""
+    return max(1, int(np.ceil(max(shape[-2:]) / (2 * _MAX_SIDE))))
+
+
 def _as_plane(image: Any) -> np.ndarray:
     """A 2D image as float32, strided down (before reading, for lazy arrays) to at most
     about 1024 pixels a side."""
     if len(image.shape) != 2:
         raise ValueError(f"signature: expected a 2D image, got shape {tuple(image.shape)}")
-    step = max(1, int(np.ceil(max(image.shape) / (2 * _MAX_SIDE))))
-    a = image[::step, ::step]
-    a = a.compute() if hasattr(a, "compute") else a
-    return np.asarray(a, np.float32)
+    step = _stride(image.shape)
+    return np.asarray(to_numpy(image[::step, ::step]), np.float32)
 
 
 def image_features(image: Any) -> np.ndarray:
@@ -197,24 +202,25 @@ def channel_view(plane: np.ndarray) -> np.ndarray:
     return norm.apply(plane, norm.stats(plane, axes="CYX"), axes="CYX").mean(0)
 
 
-def _channel_planes(image: Any, paint: Any, axes: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The painted planes of a 2D multichannel image (``axes``: ``YX`` or ``TYX`` plus ``C``
-    anywhere) as ``(C, Y, X)`` float32, read and strided as :func:`_as_plane` strides, with
-    their whole ``(Y, X)`` paint (:func:`_painted_agreement` strides it alike)."""
-    p_all = np.asarray(paint.compute() if hasattr(paint, "compute") else paint)
-    step = max(1, int(np.ceil(max(p_all.shape[-2:]) / (2 * _MAX_SIDE))))
+def _painted_planes(image: Any, paint: Any, axes: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The painted planes of a 2D image (``axes``: ``YX`` or ``TYX``, ``C`` anywhere or
+    nowhere; a 3D volume comes with Z named T): up to 4 painted frames, each read once,
+    strided as :func:`_as_plane` strides, as float32 ``(Y, X)`` (no ``C``) or ``(C, Y, X)``,
+    with its whole ``(Y, X)`` paint (:func:`_painted_agreement` strides it alike)."""
+    p_all = to_numpy(paint)
+    step = _stride(p_all.shape)
     frames: list[int | None] = [None]
     if "T" in axes:  # the painted slices; the paint's axes are TYX
         frames = [int(t) for t in np.flatnonzero(p_all.reshape(p_all.shape[0], -1).max(1) > 0)]
-    kept = axes.replace("T", "")  # the block's axes: C, Y and X in the image's order
+    kept = axes.replace("T", "")  # the block's axes: Y, X and maybe C in the image's order
+    order = [kept.index(a) for a in ("CYX" if "C" in kept else "YX")]
     out = []
     for t in frames[:4]:
         index = tuple(t if a == "T" else slice(None, None, step) if a in "YX" else slice(None)
                       for a in axes)
-        block = image[index]
-        block = np.asarray(block.compute() if hasattr(block, "compute") else block, np.float32)
-        plane = np.ascontiguousarray(np.transpose(block, [kept.index(a) for a in "CYX"]))
-        out.append((plane, p_all if t is None else p_all[t]))
+        plane = np.asarray(to_numpy(image[index]), np.float32)
+        out.append((np.ascontiguousarray(np.transpose(plane, order)),
+                    p_all if t is None else p_all[t]))
     return out
 
 
@@ -246,11 +252,10 @@ def _painted_agreement(model: UNet, pairs: list, k: int) -> tuple[float, tuple[i
     counts = np.zeros((k, k), np.int64)  # painted class x predicted class
     with torch.no_grad():
         for image, paint in pairs[:8]:
-            # a (C, Y, X) plane of a multichannel image comes read and strided already
-            img, ax = (_as_plane(image), "YX") if np.ndim(image) == 2 else (image, "CYX")
-            step = max(1, int(np.ceil(max(paint.shape) / (2 * _MAX_SIDE))))
+            # planes come read and strided (:func:`_painted_planes`); the paint is whole
+            img, ax = image, "YX" if image.ndim == 2 else "CYX"
+            step = _stride(paint.shape)
             p = paint[::step, ::step]
-            p = np.asarray(p.compute() if hasattr(p, "compute") else p)
             window = _densest_window(p > 0, _MAX_SIDE)
             img, p = img[(..., *window)], p[window]
             x = torch.from_numpy(
@@ -309,18 +314,8 @@ def choose_start(
         kind = "2D semantic, axes YX or TYX with C anywhere" if "C" in name_axes else \
             "2D one-channel semantic"
         return None, f"no starting model for this kind of data ({kind} or 3D ZYX only)"
-    planes = []
-    if "C" in name_axes:  # (C, Y, X) planes, read and strided
-        for image, paint in pairs:
-            planes += _channel_planes(image, paint, name_axes)
-    else:
-        for image, paint in pairs:
-            if np.ndim(image) == 3:  # TYX: the painted slices
-                p = np.asarray(paint.compute() if hasattr(paint, "compute") else paint)
-                for t in np.flatnonzero(p.reshape(p.shape[0], -1).max(1) > 0)[:4]:
-                    planes.append((image[t], p[t]))
-            else:
-                planes.append((image, paint))
+    # (Y, X) or (C, Y, X) planes, read and strided once for every model tried
+    planes = [pl for image, paint in pairs for pl in _painted_planes(image, paint, name_axes)]
     if not planes:
         return None, "nothing painted"
     k = n_classes or int(max(int(np.max(p)) for _, p in planes))
