@@ -45,7 +45,8 @@ import torch
 from bench_loop import load_kind
 
 from napari_unet.core.devices import describe_device
-from napari_unet.core.prediction.predict import precision_name, predict, predict_image
+from napari_unet.core.prediction.precision import precision_name
+from napari_unet.core.prediction.predict import predict, predict_image
 from napari_unet.core.progress import run
 from napari_unet.core.training.precision import MIN_GAIN, cpu_has_native_bf16
 from napari_unet.core.training.start_models import load_start_model

@@ -10,13 +10,8 @@ import pytest
 import tifffile
 import torch
 
-from napari_unet.core.prediction.predict import (
-    _autocast_dtype,
-    _element_bytes,
-    precision_name,
-    predict,
-    predict_image,
-)
+from napari_unet.core.prediction.precision import autocast_dtype, element_bytes, precision_name
+from napari_unet.core.prediction.predict import predict, predict_image
 from napari_unet.core.progress import run
 from napari_unet.core.training.precision import cpu_has_native_bf16
 from tests.core._unet import sensitive_unet
@@ -32,12 +27,12 @@ def em_crop() -> np.ndarray:
 
 def test_autocast_dtype_per_device():
     cpu, cuda, mps = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
-    assert _autocast_dtype(cpu, True) is torch.bfloat16
-    assert _autocast_dtype(cuda, True) is torch.float16  # CUDA as before: float16
-    assert _autocast_dtype(mps, True) is torch.float16
-    assert all(_autocast_dtype(d, False) is None for d in (cpu, cuda, mps))
-    assert _element_bytes(None) == 4 and _element_bytes(torch.float16) == 2
-    assert 2 < _element_bytes(torch.bfloat16) < 4
+    assert autocast_dtype(cpu, True) is torch.bfloat16
+    assert autocast_dtype(cuda, True) is torch.float16  # CUDA as before: float16
+    assert autocast_dtype(mps, True) is torch.float16
+    assert all(autocast_dtype(d, False) is None for d in (cpu, cuda, mps))
+    assert element_bytes(None) == 4 and element_bytes(torch.float16) == 2
+    assert 2 < element_bytes(torch.bfloat16) < 4
 
 
 def test_precision_in_words():

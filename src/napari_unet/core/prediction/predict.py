@@ -6,8 +6,8 @@ image, from :meth:`Normalization.stats`), read tile by tile (numpy, dask or zarr
 a halo of real neighbours and mirror padding only at the image border (see
 :mod:`napari_unet.core.prediction.tiling`), run through the model in batches under
 ``torch.inference_mode`` (float32, or with ``amp`` autocast: float16 on CUDA, bfloat16 on CPUs;
-see :func:`precision_name`), and each tile's core is written into the result, which may be a
-zarr array given as ``out=`` so memory stays bounded.
+see :mod:`napari_unet.core.prediction.precision`), and each tile's core is written into the
+result, which may be a zarr array given as ``out=`` so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 
 from napari_unet.core.arguments import check_array, check_model
 from napari_unet.core.axes import AxesPlan, parse_axes
-from napari_unet.core.devices import cpu_has_native_bf16, is_out_of_memory, resolve_device
+from napari_unet.core.devices import is_out_of_memory, resolve_device
 from napari_unet.core.devices import memory_budget as default_memory_budget
 from napari_unet.core.prediction.network import (
     activation_bytes_per_voxel,
@@ -35,50 +35,15 @@ from napari_unet.core.prediction.network import (
     uses_channels_last,
 )
 from napari_unet.core.prediction.outputs import KINDS, allocate_outputs, output_spec
+from napari_unet.core.prediction.precision import (
+    PRECISION_NAMES,
+    autocast_dtype,
+    element_bytes,
+)
 from napari_unet.core.prediction.tiling import TileGrid, auto_core_shape, plan_grid, read_tile
 from napari_unet.core.progress import Progress, run
 
 _DTYPE_KINDS = "biuf"
-_PRECISION_NAMES = {None: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-
-
-def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """The autocast dtype of prediction on ``device``; None: plain float32.
-
-    CPUs get bfloat16 (float16 on CPUs is emulated and slow; bfloat16 keeps float32's range);
-    every other device (CUDA, MPS) float16.
-    """
-    if not amp:
-        return None
-    return torch.bfloat16 if device.type == "cpu" else torch.float16
-
-
-def _default_amp(device: torch.device) -> bool:
-    """Whether :func:`predict` autocasts when not told: on CUDA, and on CPUs that compute
-    bfloat16 natively (there it was 1.4-2.1x as fast at the same IoU, tiled == untiled
-    exactly: ``benchmarks/bench_predict_precision.py``); float32 elsewhere."""
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
-
-
-def _element_bytes(dtype: torch.dtype | None) -> float:
-    """Bytes per activation element in the memory plan (:func:`activation_bytes_per_voxel`).
-
-    float32 4, float16 2. bfloat16 (CPUs) 2.5, not 2: its peaks measured 0.57-0.63 of
-    float32's (oneDNN, channels-last, depth-4 2D start models on 1136 px tiles and a depth-3 3D
-    model on 96x208x208), i.e. 0.87-0.99 of a 2-byte plan; 2.5 keeps the plan's margin
-    (0.69-0.79 of the plan, as float32's 0.72-0.78).
-    """
-    return {None: 4.0, torch.bfloat16: 2.5}.get(dtype, 2.0)
-
-
-def precision_name(device: str | torch.device = "auto", amp: bool | None = None) -> str:
-    """The precision :func:`predict` computes in, in words: ``"float32"``, ``"float16"`` or
-    ``"bfloat16"`` (``amp`` as :func:`predict` takes it; None: its default)."""
-    dev = resolve_device(device)
-    return _PRECISION_NAMES[_autocast_dtype(dev, _default_amp(dev) if amp is None
-                                            else bool(amp))]
-
-
 @dataclass(frozen=True)
 class PredictProgress(Progress):
     """A progress record of :func:`predict`.
@@ -214,7 +179,8 @@ def predict(
         CPU computes bfloat16 natively, AVX-512 BF16 or AMX; emulated and slower elsewhere);
         probabilities are returned as float32 either way. False: float32 everywhere. None: on
         for CUDA (float16) and for CPUs with native bfloat16, float32 elsewhere. The first
-        progress record names the precision in use (see :func:`precision_name`).
+        progress record names the precision in use
+        (:func:`~napari_unet.core.prediction.precision.precision_name`).
     norm_stats : NormStats, optional
         Normalisation statistics of the whole image when ``image`` is only a part of it (a
         slice or a view); None: computed from ``image``.
@@ -250,10 +216,10 @@ def predict(
     stats = norm_stats if norm_stats is not None else model.normalization.stats(
         source, axes=plan.axes)
     results = _results(kinds, out, plan, model.out_channels)
-    dtype = _autocast_dtype(dev, _default_amp(dev) if amp is None else bool(amp))
+    dtype = autocast_dtype(dev, amp)
     budget = (default_memory_budget(dev, model.dims) if memory_budget is None
               else int(memory_budget))
-    per_voxel = activation_bytes_per_voxel(model, _element_bytes(dtype))
+    per_voxel = activation_bytes_per_voxel(model, element_bytes(dtype))
     if tile_shape is None:
         core = auto_core_shape(model, plan.spatial_shape, halo_t, budget / per_voxel)
     else:
@@ -374,7 +340,7 @@ class _Job:
         pending = None
         try:
             yield PredictProgress(0, len(work), f"{len(work)} tiles of {self.grid.tile_shape}, "
-                                  f"{_PRECISION_NAMES[self.dtype]}",
+                                  f"{PRECISION_NAMES[self.dtype]}",
                                   tile_shape=self.grid.tile_shape, batch_size=batch_size)
             done = 0
             while done < len(work):
