@@ -112,9 +112,9 @@ class Trainer:
                               if given else 0)
         self.lr_scale = config.start_lr_factor if (given or self.start_steps) else 1.0
         #: A shipped starting model's weights, which ``config.start_anchor`` pulls back to
-        #: (by name); a user's own model (given) learns freely.
+        #: (by name); a user's own model (given: ``start_steps`` stays 0) learns freely.
         self.anchor = ({n: q.detach().clone() for n, q in self.net.named_parameters()}
-                       if config.start_anchor > 0 and self.start_steps and not given else {})
+                       if config.start_anchor > 0 and self.start_steps else {})
         self.batch_size = config.batch_size or auto_batch_size(self.net, self.patch, self.device)
         self.augment = AugmentConfig.from_dict(config.augment)
         smooth = self.augment.scale > 0 or (self.augment.elastic > 0
