@@ -4,9 +4,9 @@ Previews are predicted in the worker thread between two training steps, with the
 that moment, so the model is never read by two threads at once and the GUI never waits. A
 preview covers the visible part of the current slice, is checked for Stop between tiles,
 takes at most about a tenth of the training time and is left out of the time budget. Until
-the U-Net beats it on the held-out strokes, the preview comes from a shallow pixel classifier
-fitted on the strokes in a second or two (the first answer); the saved model is always the
-U-Net.
+the U-Net matches it on the held-out strokes (within ``STROKE_TIE``), the preview comes from
+a shallow pixel classifier fitted on the strokes in a second or two (the first answer); the
+saved model is always the U-Net.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import tifffile
 from napari_unet.core.normalize import Normalization
 from napari_unet.core.progress import run
 from napari_unet.core.training.loop import Trainer
-from napari_unet.core.training.preview import Previewer, first_answer_data
+from napari_unet.core.training.preview import STROKE_TIE, Previewer, first_answer_data
 from napari_unet.core.training.train import TrainConfig, train_segment
 
 TINY = {"depth": 2, "base_channels": 8, "patch_shape": [64, 64], "batch_size": 4,
@@ -41,7 +41,7 @@ def test_the_first_answer_comes_from_the_strokes_before_any_trainer(nuclei):
 
 
 @pytest.mark.slow
-def test_the_u_net_takes_over_when_it_beats_the_shallow_one_and_stays(nuclei):
+def test_the_u_net_takes_over_when_it_ties_the_shallow_one_and_stays(nuclei):
     image, strokes, _ = nuclei
     tr = Trainer(TrainConfig(max_steps=30, lr=1e-2, **TINY), [(image, strokes)], device="cpu")
     pv = Previewer(tr.net.normalization, image, "YX", threading.Event())
@@ -49,7 +49,10 @@ def test_the_u_net_takes_over_when_it_beats_the_shallow_one_and_stays(nuclei):
     pv.refit(tr.data)
     assert pv.source() == "shallow"  # no U-Net validation yet
     run(train_segment(tr))
-    tr.val_iou = [1.0] * tr.data.n_classes  # (as validation would report a perfect U-Net)
+    pv.shallow_iou = 1.0  # (as the strokes would rate a shallow classifier that fits them)
+    tr.val_iou = [1.0 - 2 * STROKE_TIE] * tr.data.n_classes  # clearly behind it
+    assert pv.source() == "shallow"
+    tr.val_iou = [1.0 - STROKE_TIE / 2] * tr.data.n_classes  # a tie the strokes cannot break
     assert pv.source() == "U-Net"
     tr.val_iou = [0.0] * tr.data.n_classes
     assert pv.source() == "U-Net", "once shown, the U-Net stays"

@@ -224,7 +224,7 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
     yield tr.prepare_record()
     if tr.tiles and tr.steps == 0 and not tr.start.startswith("random"):
         # trained weights (a starting or given model): scored before they change, so a
-        # preview can show them from the first second when they beat the shallow classifier
+        # preview can show them from the first second when they match the shallow classifier
         tr.val_loss, tr.val_iou = run.validate()
         yield run.record("validate", "held-out strokes before training: the starting weights")
     n_val, val_every = 10, cfg.val_every

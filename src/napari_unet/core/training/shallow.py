@@ -6,7 +6,7 @@ the ilastik recipe) learns the painted classes in well under a second on a CPU, 
 starting model knows. Extra trees rather than a random forest: on 1 % strokes of ISBI EM,
 DSB nuclei and Usiigaci cells (32 trees) they scored the same foreground IoU on held-out
 images (0.563 / 0.799 / 0.491 against 0.554 / 0.784 / 0.489) and fitted 2-3x faster.
-The Train widget shows it from the first seconds of a run until the U-Net beats it on the
+The Train widget shows it from the first seconds of a run until the U-Net matches it on the
 held-out strokes (:meth:`ShallowClassifier.held_out_iou` counts pixels exactly as the U-Net's
 validation does, :func:`~napari_unet.core.training.validation.evaluate`); the model that is
 saved and predicted with is always the U-Net.
