@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from napari_unet.core.progress import run
+from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.start_models import START_DIR, save_start_model, signature
 from napari_unet.core.training.train import TrainConfig, train
 
@@ -118,10 +119,13 @@ def main() -> None:
     p.add_argument("--channels", type=int, default=TrainConfig.base_channels)
     p.add_argument("--patch", type=int, default=None,
                    help="patch side in pixels (default: the TrainConfig default)")
+    p.add_argument("--augment", default="",
+                   help="AugmentConfig fields to change, e.g. noise=0.15,scale=0.25")
     p.add_argument("--out", default=None,
                    help="file stem under start_models/ (default: the recipe's name)")
     a = p.parse_args()
     pairs, info = RECIPES[a.name]()
+    augment = {k: float(v) for k, v in (kv.split("=", 1) for kv in a.augment.split(",") if kv)}
     config = TrainConfig(
         max_steps=a.steps,
         max_seconds=a.seconds,
@@ -132,6 +136,7 @@ def main() -> None:
         depth=a.depth,
         base_channels=a.channels,
         **({"patch_shape": [a.patch, a.patch]} if a.patch else {}),
+        augment={**AugmentConfig().to_dict(), **augment},
     )
     t = time.perf_counter()
     gen = train(config, pairs, device="auto")
@@ -144,7 +149,8 @@ def main() -> None:
     steps = f" --steps {a.steps}" if a.steps else ""
     info["recipe"] = (f"scripts/train_start_model.py {a.name} --seconds {a.seconds:g}{steps} "
                       f"--depth {a.depth} --channels {a.channels} --seed {a.seed}"
-                      + (f" --patch {a.patch}" if a.patch else ""))
+                      + (f" --patch {a.patch}" if a.patch else "")
+                      + (f" --augment {a.augment}" if a.augment else ""))
     info["steps"] = int((model.meta.get("training") or {}).get("steps", 0))
     info["signature"] = signature([im for im, _ in pairs])
     info["trained_seconds"] = round(time.perf_counter() - t, 1)
