@@ -12,7 +12,8 @@ the ilastik loop, ``bench_quality.run_rf`` refitted at each stroke batch, its la
 record after the time point (0 = nothing shown yet); medians over seeds. Kinds: ``em`` (ISBI, 3
 images; membrane IoU on 5), ``nuclei`` (DSB, 4; foreground IoU and object F1 at IoU 0.5 on 20),
 ``cells`` (Usiigaci, 2; the same on 3), ``nuclei3d`` (PlantSeg top half painted on 3 slices,
-bottom half scored; 3D). Last, Stop pressed 3 times (Continue between) on an 8000 x 8000 dask image
+bottom half scored; 3D), ``ovule3d`` (PlantSeg ovule membranes, the same split on 3 of 32
+slices; boundary IoU). Last, Stop pressed 3 times (Continue between) on an 8000 x 8000 dask image
 while its 1024 x 1024 view is previewed between records: the wait, the previews' share. Run
 ``.venv/bin/python benchmarks/bench_loop.py`` (all, 3 seeds; ``--quick``: a one-minute smoke run).
 """
@@ -35,7 +36,9 @@ import bench_quality as bq
 import bench_train as bt
 import dask.array as da
 import numpy as np
+import tifffile
 from scipy import ndimage as ndi
+from skimage.segmentation import find_boundaries
 
 from napari_unet.core.devices import describe_device
 from napari_unet.core.metrics import match_dataset
@@ -71,22 +74,39 @@ class Kind:
 def load_kind(name: str, quick: bool) -> Kind:
     """A kind from the loaders of bench_quality (``--quick``: one 192 x 192 crop of each)."""
     loaders = {"em": lambda q: bq._isbi(False, q), "nuclei": bq._dsb, "cells": bq._usiigaci,
-               "nuclei3d": bq._nuclei3d}
+               "nuclei3d": bq._nuclei3d, "ovule3d": _ovule3d}
     if name not in loaders:
         raise ValueError(f"--kinds: expected one of {sorted(loaders)}, found {name!r}")
-    c, n = loaders[name](quick), {"em": 3, "nuclei": 4, "cells": 2, "nuclei3d": 1}[name]
+    c = loaders[name](quick)
+    n = {"em": 3, "nuclei": 4, "cells": 2, "nuclei3d": 1, "ovule3d": 1}[name]
     c.name = name
     if name == "em":  # dense paintings, 1 = membrane: the membrane is the structure
         truth, dev = [t == 1 for t in c.train_targets[:n]], [t == 1 for t in c.test_truth]
     else:
         truth, dev = [t > 0 for t in c.train_targets[:n]], [t > 0 for t in c.test_truth]
+    membranes = name in ("em", "ovule3d")  # scored as pixels only, not as objects
     kind = Kind(c, c.train_images[:n], [t.astype(np.uint8) for t in truth], c.test_images,
-                [t.astype(np.uint8) for t in dev], None if name == "em" else c.test_truth,
-                (25, 50, 75) if name == "nuclei3d" else ())
+                [t.astype(np.uint8) for t in dev], None if membranes else c.test_truth,
+                {"nuclei3d": (25, 50, 75), "ovule3d": (8, 16, 24)}.get(name, ()))
     for f in ("images", "truth", "dev", "dev_truth", "dev_objects") if quick else ():
         if getattr(kind, f) is not None:  # --quick: 2D only
             setattr(kind, f, [getattr(kind, f)[0][:192, :192]])
     return kind
+
+
+def _ovule3d(quick: bool) -> bq.Case:
+    """The PlantSeg ovule volume (cell-membrane stain, 32 x 128 x 128): the top half (Y)
+    painted on three slices, the bottom half scored; the structure is the cell boundaries
+    (two voxels thick, from the dense cell ids)."""
+    (img_path, mask_path), *_ = bq._pairs("plantseg_ovule_cells3d")
+    vol = bq._normalised(tifffile.imread(img_path), "ZYX")  # once, as for nuclei3d
+    membrane = find_boundaries(tifffile.imread(mask_path), mode="thick").astype(np.uint8)
+    half = vol.shape[1] // 2
+    return bq.Case("ovule3d", "semantic", "ZYX", [vol[:, :half]], [membrane[:, :half]],
+                   [membrane[:, :half] + 1], [vol[:, half:]], [membrane[:, half:]],
+                   spacing=(0.235, 0.15, 0.15),
+                   config={"dims": 3, "patch_shape": [16, 48, 48], "inplane_levels": 1,
+                           "batch_size": 2, "normalization": {"mode": "none"}})
 
 
 @functools.cache

@@ -1,7 +1,8 @@
 """Quality per CPU minute from 1 % strokes on several kinds of data (issue 14).
 
 Per kind (``em``: ISBI membranes, ``nuclei``: DSB, ``cells``: Usiigaci phase contrast,
-``nuclei3d``: the PlantSeg nuclei volume painted on three slices; the loaders of
+``nuclei3d``: the PlantSeg nuclei volume painted on three slices, ``ovule3d``: the PlantSeg
+ovule membranes, the same way; the loaders of
 ``bench_loop``/``bench_quality``), 1 % strokes (``../shared/tools/scribbles.py``) on the
 painted images, scored on dev images nobody painted, at each time point (default 15, 30, 60 and
 120 s of training, data preparation included; the clock pauses while a snapshot is scored):
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         METHODS["ablate"] = "engine, " + ", ".join(f"{k}={v}" for k, v in ablate.items())
     warnings.filterwarnings("ignore")
     times = [float(t) for t in args.times.split(",")]
-    kinds = [k for k in args.kinds.split(",") if not (args.quick and k == "nuclei3d")]
+    kinds = [k for k in args.kinds.split(",") if not (args.quick and k.endswith("3d"))]
     print(f"# bench_strokes: {describe_device(args.device)}; {time.strftime('%Y-%m-%d %H:%M')}"
           f" UTC; seeds {args.seeds}; times {args.times} s\n")
     print("| kind | method | metric | " + " | ".join(f"{t:g} s" for t in times) + " |")
