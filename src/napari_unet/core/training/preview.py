@@ -3,10 +3,9 @@
 Until the U-Net matches it on the held-out strokes (within :data:`STROKE_TIE`), a preview
 comes from a shallow pixel classifier fitted on the strokes in about a second
 (:mod:`~napari_unet.core.training.shallow`); from then on from the U-Net's weights of the
-moment. Previews are predicted tile by tile with
-Stop checked between tiles, take at most :data:`PREVIEW_SHARE` of the training time, and
-their time is left out of the trainer's budget. The model that is saved and predicted with is
-always the U-Net.
+moment. Previews are predicted tile by tile with Stop checked between tiles, take at most
+:data:`PREVIEW_SHARE` of the training time, and their time is left out of the trainer's
+budget. The model that is saved and predicted with is always the U-Net.
 """
 
 from __future__ import annotations
