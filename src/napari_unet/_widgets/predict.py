@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtCore import QTimer
@@ -27,44 +26,35 @@ from napari_unet._widgets._inputs import (
     image_choices,
     image_input,
     input_layers,
-    input_region,
     set_layer_axes,
 )
 from napari_unet._widgets._jobs import Activity, explain, start_job
-from napari_unet._widgets._layers import (
-    copy_data,
-    current_indices,
-    put_layer,
-    refill_combo,
-    visible_region,
-)
+from napari_unet._widgets._layers import refill_combo
 from napari_unet._widgets._object_table import ObjectTable
 from napari_unet._widgets._predict_job import OUTPUTS, is_lazy, prediction_job
+from napari_unet._widgets._predict_objects import ObjectTableActions
+from napari_unet._widgets._predict_placement import ResultPlacement
+from napari_unet._widgets._predict_region import VIEW_MAX_SIDE, PredictRegion
+from napari_unet._widgets._predict_saving import ResultSaving
+from napari_unet._widgets._predict_uncertainty import UNCERTAIN_WINDOW, UncertaintyNavigation
 from napari_unet._widgets._results import (
     ResultStores,
     is_result,
-    ngff_path,
     physical_scale,
-    result_info,
-    result_specs,
 )
 from napari_unet._widgets._state import state_for
 from napari_unet._widgets.model import MODEL_FILTERS
-from napari_unet.core.axes import check_axes, spatial_letters
-from napari_unet.core.prediction.uncertainty import most_uncertain_window
-from napari_unet.core.progress import Progress
 
 if TYPE_CHECKING:
     import napari
 
 SCOPES = ("whole stack", "current slice", "current view")
-#: The side, in pixels, of the region "Go to the most uncertain region" looks for.
-UNCERTAIN_WINDOW = 64
-#: The largest side, in pixels, of a "current view" prediction (a zoomed-out huge image).
-VIEW_MAX_SIDE = 2048
+
+__all__ = ["SCOPES", "UNCERTAIN_WINDOW", "VIEW_MAX_SIDE", "PredictWidget"]
 
 
-class PredictWidget(DockWidget):
+class PredictWidget(PredictRegion, ResultPlacement, UncertaintyNavigation, ObjectTableActions,
+                    ResultSaving, DockWidget):
     """Run seam-free tiled prediction and add probability, class and instance layers."""
 
     TITLE = "Predict"
@@ -270,64 +260,6 @@ class PredictWidget(DockWidget):
         return self._file_model
 
     # ---------------------------------------------------------------- run
-    def _axes(self, data, choice: str, dims: int) -> str:
-        """The axes in the axes field (or the image's own), checked, in GUI words."""
-        text = self.axes_edit.text().strip()
-        if not text:
-            _, text, _, _ = image_input(self.viewer, choice, dims=dims)
-        axes = check_axes(text, ndim=np.ndim(data), what=f"the axes of image {choice!r}")
-        if dims == 3 and "Z" not in axes:
-            if "T" in axes:
-                raise ValueError(
-                    f"image {choice!r} is a time series (axes {axes}), and a 3D model needs a "
-                    "depth (Z) axis: predict it with a 2D model (each time point on its own), or "
-                    "correct the axes field if that axis is depth"
-                )
-            raise ValueError(
-                f"image {choice!r} has no depth (Z) axis (axes {axes}), and the model is 3D: "
-                "predict it with a 2D model, or correct the axes field"
-            )
-        return axes
-
-    def _region(self, layers: list, data, axes: str, dims: int, scope: str
-                ) -> tuple[Any, tuple, str]:
-        """The data to predict, its index in the whole output, and its axes.
-
-        For the whole stack: a copy of numpy data (lazy data as it is) and an empty index.
-        Otherwise the index holds one integer per stack axis (the viewer's current slice) and
-        slices of the visible region ("current view") or of the whole plane, and the region
-        is a copy (numpy) or a lazy slice that the worker reads: only that region is read, and
-        not on the main thread. The channel axis is kept.
-        """
-        layer = layers[0]
-        shown = axes.replace("C", "") if len(layers) > 1 or layer.rgb else axes
-        spatial = spatial_letters(dims)
-        n_lead = len(shown) - dims
-        whole = scope == "whole stack" or (scope == "current slice" and not
-                                           (set(shown[:n_lead]) - {"C"}))
-        if whole:
-            return (copy_data(layer) if len(layers) == 1 else data), (), axes
-        if not shown.endswith(spatial):
-            raise ValueError(
-                f"image {layer.name!r} has its axes in the order {axes}, with {spatial} not "
-                "last: predict the whole stack"
-            )
-        lead = current_indices(self.viewer, layer, n_lead)
-        if scope == "current view":
-            view = visible_region(layer, n_lead, max_side=VIEW_MAX_SIDE)
-            if any(v.stop - v.start < 2 for v in view):
-                raise ValueError("the current view shows too little of the image to predict it")
-        else:
-            view = tuple(slice(0, n) for n in np.shape(layer.data)[n_lead:n_lead + dims])
-        where: dict[str, Any] = dict(zip(shown[:n_lead], lead))
-        where.update(zip(spatial, view))
-        where["C"] = slice(None)
-        source = tuple(where[a] for a in axes)
-        region = input_region(layers, axes, source)
-        index = tuple(where[a] for a in axes if a != "C")
-        sub_axes = "".join(a for a in axes if not isinstance(where[a], int))
-        return region, index, sub_axes
-
     def predict_view(self) -> None:
         """Predict the current view of the chosen image (the Shift+R shortcut)."""
         self.start(scope="current view")
@@ -432,344 +364,3 @@ class PredictWidget(DockWidget):
     def _set_running(self, running: bool) -> None:
         self.predict_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-
-    # ---------------------------------------------------------------- results
-    def _on_return(self, results: dict) -> None:
-        info = self._job_info
-        self._returned = True
-        self._results = results
-        self._placed: list[str] = []
-        self._updated: list[str] = []
-        try:
-            layer = input_layers(self.viewer, info["like"])[0]
-        except ValueError as err:
-            self.status.setText(f"finished, but {explain(err)}")
-            return
-        sel = self.viewer.layers.selection
-        self._selection = list(sel)  # results never take it (the next stroke paints on)
-        out_axes = info["axes"].replace("C", "")
-        self._pending = result_specs(info["name"], results, info["model"], info["shape"], info={
-            "axes": out_axes, "store": None if info["store"] is None else str(info["store"]),
-            "image": info["name"], "model_dims": info["model"].dims,
-            "source": layer.metadata.get("source")})
-        self._placing = True
-        self._place_next(layer, info["index"])
-
-    def _place_next(self, like, index) -> None:
-        """Add or update one result layer per turn of the event loop.
-
-        Creating a napari layer costs up to about a second of main-thread time (its vispy
-        visual); one per turn keeps the viewer answering between them.
-        """
-        if not self._pending:
-            self._placing = False
-            self._last = {**self._job_info, "results": self._results}
-            self._busy_store = None
-            self.stores.sweep(self.viewer.layers)
-            self._set_running(self.worker is not None)
-            self._update_actions()
-            self.progress.setValue(self.progress.maximum())
-            text = "; ".join(f"{verb} " + ", ".join(names) for verb, names in
-                             (("updated", self._updated), ("added", self._placed)) if names)
-            self.status.setText(f"done: {text}")
-            if "instances" in self._results:
-                self._measure_objects()
-            else:
-                self.objects.clear_table()
-            return
-        layer_name, data, full_shape, kind, kwargs = self._pending.pop(0)
-        try:
-            added = self._place(like, layer_name, data, full_shape, index, kind, **kwargs)
-        except (ValueError, TypeError, RuntimeError) as err:
-            self._pending, self._placing = [], False
-            self._set_running(self.worker is not None)
-            self.status.setText(f"finished, but {layer_name!r} could not be shown: "
-                                f"{explain(err)}")
-            return
-        finally:
-            self._keep_selection()
-        (self._placed if added else self._updated).append(layer_name)
-        QTimer.singleShot(0, lambda: self._place_next(like, index))
-
-    def _keep_selection(self) -> None:
-        """Give the layer selection back to what it was before the results came."""
-        sel = self.viewer.layers.selection
-        chosen = [lyr for lyr in self._selection if lyr in self.viewer.layers]
-        if set(sel) != set(chosen):
-            sel.clear()
-            sel.update(chosen)
-
-    def _place(self, like, name: str, data, full_shape, index, kind, **kwargs) -> bool:
-        """Put a whole result, or a region's result, into the layer called ``name``.
-
-        A layer of that name is updated in place (no new layer, no camera change). A region
-        of a numpy image is written into a full-size result; a region of a lazy image (too
-        big to copy whole) becomes a region-sized layer placed over it, one pixel deep along
-        the stack axes. True when the layer was added.
-        """
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        n = len(full_shape)
-        scale, translate = np.asarray(like.scale)[-n:], np.asarray(like.translate)[-n:]
-        units = tuple(like.units)[-n:]
-        existing = next((lyr for lyr in self.viewer.layers
-                         if lyr.name == name and lyr._type_string == kind), None)
-        if index and self._job_info.get("lazy"):
-            starts = [i if isinstance(i, int) else i.start for i in index]
-            data = np.asarray(data)[tuple(None if isinstance(i, int) else slice(None)
-                                          for i in index)]
-            translate = translate + scale * np.asarray(starts)
-        elif index:
-            old = existing.data if existing is not None else None
-            same = isinstance(old, np.ndarray) and tuple(old.shape) == tuple(full_shape)
-            whole = old if same else np.zeros(full_shape, np.asarray(data).dtype)
-            whole[index] = np.asarray(data)
-            data = whole
-        layer = put_layer(self.viewer, name, data, kind, scale=tuple(scale),
-                          translate=tuple(translate), units=units, **kwargs)
-        if existing is not None:  # replaced: new metadata, shown (when by default), redrawn
-            layer.metadata.update(kwargs.get("metadata", {}))
-            if kwargs.get("visible", True):
-                layer.visible = True
-            layer.refresh()
-        return existing is None
-
-    # ---------------------------------------------------------------- where to paint next
-    def _uncertainty_layer(self):
-        """The uncertainty result of the chosen image (else the newest one), or None."""
-        found = [lyr for lyr in self.viewer.layers
-                 if result_info(lyr).get("result") == "uncertainty"]
-        chosen = self.image_combo.currentText()
-        for lyr in found:
-            if result_info(lyr).get("image") in (chosen, chosen.rsplit(" (", 1)[0]):
-                return lyr
-        return found[-1] if found else None
-
-    def go_to_uncertain(self) -> tuple[slice, ...] | None:
-        """Move the view to the region where the model is least sure, so the user paints there.
-
-        Searches the uncertainty result of the current stack (the current time point and
-        sample; every slice of a depth stack) for the :data:`UNCERTAIN_WINDOW`-pixel window
-        of highest mean uncertainty (:func:`~napari_unet.core.prediction.uncertainty.
-        most_uncertain_window`), then moves the slice sliders and the camera's centre there.
-        Returns the window (data indices of the uncertainty layer), or None when there is no
-        uncertainty result.
-        """
-        layer = self._uncertainty_layer()
-        if layer is None:
-            self.status.setText("no uncertainty yet: predict with the 'uncertainty' output ticked")
-            return None
-        info = result_info(layer)
-        axes = info.get("axes") or "ZYX"[-layer.ndim:]
-        dims = int(info.get("model_dims", 2))
-        here = current_indices(self.viewer, layer, layer.ndim)
-        fixed = tuple(here[i] if a in "TS" else slice(None) for i, a in enumerate(axes))
-        free = [a for a in axes if a not in "TS"]
-        window = [UNCERTAIN_WINDOW if a in "YX" else (1 if dims == 2 else 8) for a in free]
-        found = most_uncertain_window(layer.data[fixed], window)
-        it = iter(found)
-        full = tuple(f if isinstance(f, int) else next(it) for f in fixed)
-        centre = [f if isinstance(f, int) else (f.start + f.stop - 1) / 2 for f in full]
-        self._centre_on(layer, centre)
-        parts = []
-        for a, f in zip(axes, full):
-            if isinstance(f, slice):
-                span = f"{f.start}" if f.stop - f.start == 1 else f"{f.start}–{f.stop - 1}"
-                parts.append(f"{a} {span}")
-        where = ", ".join(parts)
-        self.status.setText(f"least sure around {where}: paint there next")
-        return full
-
-    def _centre_on(self, layer, position) -> None:
-        """Move the sliders and the camera's centre to ``position`` (data coordinates of
-        ``layer``), keeping the zoom."""
-        world = np.asarray(layer.data_to_world(position))
-        offset = self.viewer.dims.ndim - layer.ndim
-        displayed = set(self.viewer.dims.displayed)
-        for i, value in enumerate(world):
-            if offset + i not in displayed:
-                self.viewer.dims.set_point(offset + i, float(value))
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else \
-            self.viewer.camera
-        camera.center = tuple(float(world[d - offset]) for d in self.viewer.dims.displayed
-                              if d >= offset)
-
-    # ---------------------------------------------------------------- objects
-    def _result_layer(self, kind: str, image: str | None = None):
-        """The result layer of ``kind`` of the last prediction (of ``image``), or None."""
-        image = image or self._last.get("name")
-        return next((lyr for lyr in self.viewer.layers
-                     if result_info(lyr).get("result") == kind
-                     and result_info(lyr).get("image") == image), None)
-
-    def _object_coordinates(self) -> tuple[dict[str, int], dict[str, int]]:
-        """How a table row maps to the instances layer's data coordinates: the fixed index of
-        each axis the prediction did not cover (a slice, a lazy region's one-deep axes) and
-        the offset of each spatial axis (a region of a numpy image)."""
-        last = self._last
-        axes, index = last["axes"].replace("C", ""), last["index"]
-        fixed: dict[str, int] = {}
-        offset: dict[str, int] = {}
-        for a, i in zip(axes, index):
-            if isinstance(i, int):
-                fixed[a] = 0 if last["lazy"] else i
-            elif not last["lazy"]:
-                offset[a] = i.start
-        return fixed, offset
-
-    def _measure_objects(self) -> None:
-        """Measure the objects of the last prediction in a worker, then show the table."""
-        from napari_unet.core.objects.table import measure_objects
-
-        last = self._last
-        results, sub_axes = last["results"], last["sub_axes"]
-        labels_axes = sub_axes.replace("C", "")
-        scale, _ = last["scale"]
-        spacing = {a: s for a, s in scale.items() if a in "ZYX"}
-        probabilities = results.get("probabilities")
-        if last["model"].meta.get("task") == "regression":
-            probabilities = None
-
-        def job():
-            yield Progress(0, 1, "measuring the objects")
-            return measure_objects(results["instances"], axes=labels_axes,
-                                   image=last["region"], image_axes=sub_axes,
-                                   probabilities=probabilities, spacing=spacing)
-
-        def done(table) -> None:
-            note = "; sizes in pixels (the image has no pixel size)" if not spacing else ""
-            self.objects.show_table(table, note=note)
-
-        self._table_worker = start_job(
-            job(), on_return=done,
-            on_error=lambda err: self.status.setText(
-                f"objects shown, but not measured: {explain(err)}"),
-            on_finish=self._table_finished)
-
-    def _table_finished(self) -> None:
-        self._table_worker = None
-
-    def go_to_object(self, row: int) -> tuple[float, ...] | None:
-        """Centre the view on the object of the table's ``row`` (and move to its slice and
-        time point). Returns its position in the instances layer's data coordinates."""
-        table = self.objects.table
-        layer = self._result_layer("instances")
-        if layer is None or not table or not 0 <= row < len(table.get("label", ())):
-            return None
-        axes = self._last["axes"].replace("C", "")
-        fixed, offset = self._object_coordinates()
-        frames = [a for a in axes if a in "TS" and a not in fixed]
-        frame = int(table["frame"][row]) if "frame" in table else 0
-        frame_index = dict(zip(frames, np.unravel_index(
-            frame, [layer.data.shape[axes.index(a)] for a in frames]))) if frames else {}
-        position = []
-        for a in axes:
-            if a in fixed:
-                position.append(float(fixed[a]))
-            elif a in frame_index:
-                position.append(float(frame_index[a]))
-            else:
-                position.append(float(table[f"centroid_{a.lower()}"][row]) + offset.get(a, 0))
-        self._centre_on(layer, position)
-        label = table["label"][row]
-        self.status.setText(f"object {label}")
-        return tuple(position)
-
-    def save_table(self, path: str, *, replace: bool = False):
-        """Write the object table as CSV to ``path`` in a worker (an existing file is
-        replaced only with ``replace``, as after the file dialog asked)."""
-        from napari_unet.core.objects.table import write_csv
-
-        try:
-            if not self.objects.table:
-                raise ValueError("there is no object table: predict with 'instances' ticked")
-            target = Path(path).expanduser()
-            if target.exists() and not replace:
-                raise ValueError(f"{str(target)!r} exists already: choose a new file name")
-            source = (self._source_of_last(),) if self._source_of_last() else ()
-            table = dict(self.objects.table)
-        except ValueError as err:
-            self.status.setText(f"not saved: {explain(err)}")
-            return None
-
-        def job():
-            yield Progress(0, 1, "saving the object table")
-            return write_csv(target, table, inputs=source)
-
-        return self._run_save(job(), "object table")
-
-    # ---------------------------------------------------------------- saving results
-    def _source_of_last(self) -> str | None:
-        like = next((lyr for lyr in self.viewer.layers
-                     if lyr.name == self._last.get("like")), None)
-        return (like.metadata.get("source") or None) if like is not None else None
-
-    def _saveable(self) -> dict:
-        """The last prediction's results whose layers are still in the viewer, by kind."""
-        results = self._last.get("results") or {}
-        return {k: v for k, v in results.items() if self._result_layer(k) is not None}
-
-    def _browse_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save results as OME-Zarr", f"{self._last.get('name', 'results')}.ome.zarr",
-            "OME-Zarr (*.ome.zarr *.zarr)")
-        if path:  # the dialog asked before replacing
-            self.save_results(path, replace=True)
-
-    def save_results(self, path: str, *, replace: bool = False):
-        """Write the last prediction's results as one OME-Zarr store at ``path``, in a worker.
-
-        Writes the results whose layers are still shown (probabilities of every class, classes,
-        instances, uncertainty) with the image's pixel size and units
-        (:func:`napari_unet.core.ngff.write_results`); ``.ome.zarr`` is added to a path
-        without a ``.zarr`` suffix. An existing path is refused unless ``replace`` (the file
-        dialog asked), and even then only an earlier zarr store is replaced, never a file or
-        another folder. Returns the worker, or None when refused (the status says why).
-        """
-        from napari_unet.core.ngff import write_results
-
-        try:
-            arrays = self._saveable()
-            if not arrays:
-                raise ValueError("there are no results to save: predict first (and keep their "
-                                 "layers)")
-            if self._last["index"]:
-                raise ValueError("the last prediction covers a slice or the view only: predict "
-                                 "the whole stack to save its results")
-            target = ngff_path(path)
-            if target.exists() and not replace:
-                raise ValueError(f"{str(target)!r} exists already: choose a new name")
-            source = self._source_of_last()
-            if source and Path(source).resolve() == target.resolve():
-                raise ValueError(f"{str(target)!r} is the image's own file: choose a new name")
-            model = self._last["model"]
-            names = None if model.meta.get("task") == "regression" else \
-                (model.meta.get("class_names") or None)
-            scale, units = self._last["scale"]
-            axes = self._last["axes"].replace("C", "")
-        except ValueError as err:
-            self.status.setText(f"not saved: {explain(err)}")
-            return None
-
-        def job():
-            yield Progress(0, 1, f"saving the results to {target.name}")
-            return write_results(target, arrays, axes=axes, scale=scale, units=units,
-                                 class_names=names)
-
-        return self._run_save(job(), "results")
-
-    def _run_save(self, job, what: str):
-        def saved(path) -> None:
-            self.status.setText(f"saved the {what} to {path}")
-
-        def failed(err) -> None:
-            self.status.setText(f"not saved: {explain(err)}")
-
-        def finished() -> None:
-            self._save_worker = None
-            self._update_actions()
-
-        self.status.setText(f"saving the {what}…")
-        self._save_worker = start_job(job, on_return=saved, on_error=failed,
-                                      on_finish=finished)
-        self.save_button.setEnabled(False)
-        return self._save_worker

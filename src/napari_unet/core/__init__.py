@@ -7,7 +7,9 @@ here may depend on napari, Qt or magicgui.
 Rooms, in layer order (a module imports only from its own layer or those before it;
 tests/test_layers.py enforces it):
 
-* foundation (this folder): ``axes``, ``devices``, ``io``, ``outputs``, ``model``,
+* foundation (this folder): ``axes``, ``devices``, ``io``, ``imagefile`` (with
+  ``imageformats``, ``imagecheck``, ``imagemeta``, ``imagezarr``, ``imagelayers``), ``ngff``
+  (with ``ngffstore``, ``ngffmeta``, ``ngffaxes``, ``ngffpyramid``), ``outputs``, ``model``,
   ``modelfile``, ``modelcheck``, ``normalize``, ``metrics``, ``pairing``, ``progress``;
 * :mod:`~napari_unet.core.prediction`, :mod:`~napari_unet.core.objects`,
   :mod:`~napari_unet.core.export`;

@@ -22,24 +22,57 @@ Singleton rule: an axis of length 1 that is not Y or X (T, C, Z, and bioio's S) 
 pixel information and is dropped, with its scale and unit (channel names are kept).
 
 Images whose header declares more pixels than the file can hold are refused before anything
-large is allocated (:func:`check_tiff_size`, :func:`check_stored_size`).
+large is allocated (:func:`~napari_unet.core.imagecheck.check_tiff_size`,
+:func:`~napari_unet.core.imagecheck.check_stored_size`).
 
 The pixels-only reader :func:`read_image` (re-exported by :mod:`napari_unet.core.io` with the
 suffix rules) lives here too, so that there is one reader module and io imports it, not the
 other way round.
+
+This module keeps the entry points and the tif and bioio readers; the other parts live in
+modules of their own, and every public name of theirs is re-exported here:
+
+- :mod:`napari_unet.core.imageformats`: the suffixes read, zarr store detection, ``stem``
+  and :func:`~napari_unet.core.imageformats.open_zarr`;
+- :mod:`napari_unet.core.imagemeta`: the :class:`~napari_unet.core.imagemeta.ImageFile`
+  record, unit names, ``file_spacing``, and the helpers every reader shares (scene choice,
+  axis letters, the singleton rule);
+- :mod:`napari_unet.core.imagezarr`: zarr and OME-Zarr stores as an ``ImageFile``;
+- :mod:`napari_unet.core.imagecheck`: the size checks against truncated or forged headers;
+- :mod:`napari_unet.core.imagelayers`: an opened file as napari layer data and options.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_unet.core.axes import AXIS_LETTERS
+from napari_unet.core.imagecheck import (
+    MAX_COMPRESSION,
+    check_in_memory,
+    check_stored_size,
+    check_tiff_size,
+)
+from napari_unet.core.imageformats import (
+    BIOIO_READS,
+    BIOIO_SUFFIXES,
+    COMPOUND_SUFFIXES,
+    IMAGE_SUFFIXES,
+    holds_zarr,
+    is_zarr,
+    open_zarr,
+    stem,
+)
+from napari_unet.core.imagelayers import channel_layers
+from napari_unet.core.imagemeta import ImageFile, file_spacing, normalize_unit
+from napari_unet.core.imagemeta import finish_record as _finish
+from napari_unet.core.imagemeta import map_axes as _map_axes
+from napari_unet.core.imagemeta import pick_scene as _pick_scene
+from napari_unet.core.imagezarr import open_zarr_image as _open_zarr_image
 
 __all__ = [
     "BIOIO_READS",
@@ -47,6 +80,7 @@ __all__ = [
     "COMPOUND_SUFFIXES",
     "IMAGE_SUFFIXES",
     "LAZY_BYTES",
+    "MAX_COMPRESSION",
     "ImageFile",
     "channel_layers",
     "check_in_memory",
@@ -62,90 +96,9 @@ __all__ = [
     "stem",
 ]
 
-#: File suffixes read by :func:`read_image`, lower case.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr",
-                  ".czi", ".nd2", ".lif")
-#: Compound suffixes recognised in names (``a.ome.tif`` has stem ``a``).
-COMPOUND_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr")
 #: Files bigger than this (declared pixel bytes) are opened lazily (dask).
 LAZY_BYTES = 256 << 20
-#: Suffixes read through bioio, with the plugin that reads them.
-BIOIO_SUFFIXES = {".czi": "bioio_czi", ".nd2": "bioio_nd2", ".lif": "bioio_lif"}
-#: Suffixes :func:`read_image` hands to bioio.
-BIOIO_READS = tuple(BIOIO_SUFFIXES)
-#: Compressed image data is refused when it declares more than this many times its stored
-#: bytes (zlib tops out near 1000:1; the bound leaves room for zstd and LZW on empty images).
-MAX_COMPRESSION = 1 << 16
-#: Below this many declared bytes no size check is worth its cost.
-_CHECK_BYTES = 64 << 20
 _FORMATS_HINT = 'pip install "napari-unet[formats]"'
-
-_UNITS = {
-    "µm": "micrometer", "um": "micrometer", "micron": "micrometer", "microns": "micrometer",
-    "\\u00b5m": "micrometer", "μm": "micrometer", "micrometre": "micrometer",
-    "nm": "nanometer", "nanometre": "nanometer", "mm": "millimeter", "millimetre": "millimeter",
-    "cm": "centimeter", "m": "meter", "å": "angstrom", "a": "angstrom",
-    "s": "second", "sec": "second", "seconds": "second", "ms": "millisecond",
-    "min": "minute", "minutes": "minute", "h": "hour", "hours": "hour",
-}
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """An opened image file (contract C1).
-
-    Attributes
-    ----------
-    path : Path
-        The file or store.
-    data : array
-        Dask array for big files and stores, numpy for small files; dims in ``axes`` order.
-    axes : str or None
-        Letters of :data:`napari_unet.core.axes.AXIS_LETTERS`, None when the file does not say.
-    scale : dict
-        Physical size per axis letter, only for axes where the file says so.
-    units : dict
-        Unit per axis letter (``"micrometer"``, ``"second"``), same keys as ``scale``.
-    channel_names : tuple of str
-        Empty when unknown.
-    scene : str or None
-        The scene opened (None for single-scene files).
-    scenes : tuple of str
-        All scenes/series of the file (one entry for single-scene files).
-    """
-
-    path: Path
-    data: Any
-    axes: str | None
-    scale: dict[str, float] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
-    channel_names: tuple[str, ...] = ()
-    scene: str | None = None
-    scenes: tuple[str, ...] = ("0",)
-
-    def describe(self, *, axes: bool = True, scale: bool = True) -> str:
-        """What the file says, in words (for progress lines and status bars); ``axes`` and
-        ``scale`` False leave those out (when the user gave them). Empty when nothing."""
-        parts = [f"axes {self.axes}"] if axes and self.axes else []
-        if scale and self.scale:
-            parts.append("pixel size " + ", ".join(
-                f"{a} {v:g}{' ' + self.units[a] if a in self.units else ''}"
-                for a, v in self.scale.items()))
-        if self.channel_names:
-            parts.append("channels " + ", ".join(self.channel_names))
-        if self.scene is not None:
-            parts.append(f"scene {self.scene!r}")
-        return "; ".join(parts)
-
-
-def normalize_unit(unit: object) -> str | None:
-    """A unit as napari/pint names it (``"µm"`` -> ``"micrometer"``); None when absent."""
-    if unit is None:
-        return None
-    text = str(unit).strip()
-    if not text or text.lower() in ("pixel", "pixels", "none"):
-        return None
-    return _UNITS.get(text.lower(), _UNITS.get(text, text))
 
 
 def open_image(path: str | os.PathLike, *, scene: str | int | None = None,
@@ -196,62 +149,6 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None,
             raise
         raise ValueError(f"image {str(path)!r} cannot be read: {err}") from err
     return _open_bioio(path, scene, lazy)
-
-
-def file_spacing(image: ImageFile, axes: str) -> tuple[float, ...] | None:
-    """The file's physical pixel sizes for the Z/Y/X axes of ``axes``, in their order.
-
-    None unless the file gives a size for every one of them (a partial spacing would be a
-    wrong anisotropy) and ``axes`` are the file's own axes.
-    """
-    volume = [a for a in axes.upper() if a in "ZYX"]
-    if image.axes is None or axes.upper() != image.axes or not all(
-            a in image.scale for a in volume):
-        return None
-    return tuple(image.scale[a] for a in volume)
-
-
-# ------------------------------------------------------------------------------ plain files
-def is_zarr(path: Path) -> bool:
-    """Whether ``path`` is a zarr store (named ``*.zarr`` or holding zarr metadata)."""
-    if path.suffix.lower() == ".zarr":
-        return True
-    return holds_zarr(path)
-
-
-def holds_zarr(path: Path) -> bool:
-    """Whether ``path`` is a folder with zarr metadata (a store napari-unet may replace)."""
-    return path.is_dir() and any(
-        (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")
-    )
-
-
-def stem(path: str | os.PathLike) -> str:
-    """The name of an input without its image suffix (``a.ome.tif`` -> ``a``)."""
-    name = Path(path).name
-    for suffix in (*COMPOUND_SUFFIXES, *IMAGE_SUFFIXES):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
-def open_zarr(path: Path) -> Any:
-    """The image array of a zarr store: the store itself, or a group's array "0" (the full
-    resolution of an OME-Zarr), or its first array by name."""
-    import zarr
-
-    node = zarr.open(str(path), mode="r")
-    if hasattr(node, "shape"):
-        return node
-    # a group: an OME-Zarr multiscale ("0" is full resolution) or the first array inside
-    if "0" in node:
-        first = node["0"]
-        if hasattr(first, "shape"):
-            return first
-    arrays = sorted(name for name, _ in node.arrays())
-    if not arrays:
-        raise ValueError(f"zarr store {str(path)!r} holds no array")
-    return node[arrays[0]]
 
 
 def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
@@ -321,137 +218,8 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> Any:
     )
 
 
-# ------------------------------------------------------------------------------ helpers
-def _pick_scene(path: Path, scenes: Sequence[str], scene: str | int | None) -> int:
-    """Index of ``scene`` (name or index) among ``scenes``."""
-    if scene is None:
-        return 0
-    if isinstance(scene, (int, np.integer)) and not isinstance(scene, bool):
-        index = int(scene)
-    elif isinstance(scene, str) and scene in scenes:
-        return list(scenes).index(scene)
-    elif isinstance(scene, str) and scene.strip().lstrip("-").isdigit():
-        index = int(scene)
-    else:
-        index = -1 - len(scenes)
-    if not -len(scenes) <= index < len(scenes):
-        listed = ", ".join(f"{i}: {s!r}" for i, s in enumerate(scenes))
-        raise ValueError(f"image {str(path)!r}: scene {scene!r} not found; expected a name or "
-                         f"index of its {len(scenes)} scene(s): {listed}")
-    return index % len(scenes)
-
-
-def _finish(path: Path, data: Any, axes: str | None, scale: Mapping[str, float],
-            units: Mapping[str, str], channel_names: Sequence[str], scenes: Sequence[str],
-            index: int) -> ImageFile:
-    """Apply the singleton rule, keep scale/units of the remaining axes, build the record."""
-    if axes is not None and (len(axes) != data.ndim or any(a not in AXIS_LETTERS for a in axes)
-                             or len(set(axes)) != len(axes)):
-        axes = None
-    if axes is not None:
-        drop = [i for i, (a, n) in enumerate(zip(axes, data.shape)) if n == 1 and a in "TCZS"]
-        if drop and len(axes) - len(drop) >= 2:
-            index_tuple = tuple(0 if i in drop else slice(None) for i in range(data.ndim))
-            data = data[index_tuple]
-            axes = "".join(a for i, a in enumerate(axes) if i not in drop)
-    if axes is not None:
-        from napari_unet.core.axes import check_axes
-
-        try:
-            axes = check_axes(axes, ndim=data.ndim)
-        except ValueError:  # e.g. no Y/X: the file's axes are of no use to us
-            axes = None
-    keep = axes or ""
-    scale = {a: float(scale[a]) for a in keep
-             if scale.get(a) and np.isfinite(scale[a]) and scale[a] > 0}
-    units = {a: u for a, u in units.items() if a in scale and u}
-    scenes = tuple(scenes) or ("0",)
-    return ImageFile(path=path, data=data, axes=axes, scale=scale, units=units,
-                     channel_names=tuple(str(c) for c in channel_names),
-                     scene=scenes[index] if len(scenes) > 1 else None, scenes=scenes)
-
-
-def _map_axes(axes: str, mapping: Mapping[str, str]) -> str | None:
-    """Letters of another alphabet -> ours; None when a letter has no counterpart."""
-    out = []
-    for a in axes.upper():
-        b = mapping.get(a)
-        if b is None or b in out:
-            return None
-        out.append(b)
-    return "".join(out)
-
-
 # ------------------------------------------------------------------------------ tiff
 _TIFF_AXES = {"T": "T", "Z": "Z", "C": "C", "Y": "Y", "X": "X", "S": "C"}
-
-
-def check_tiff_size(path: str | os.PathLike, series: Any) -> None:
-    """Refuse a tif series whose header declares more pixel bytes than the file can hold.
-
-    Rule: every strip/tile of the first page lies inside the file; uncompressed data needs
-    at least its declared bytes in the file; compressed data at least 1/:data:`MAX_COMPRESSION`
-    of them.
-
-    Raises
-    ------
-    ValueError
-        Naming the file, the declared size and the file size.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    declared = int(series.nbytes)
-    page = series.pages[0] if len(series.pages) else None
-    compressed = page is not None and int(getattr(page, "compression", 1)) != 1
-    if page is not None:
-        ends = [int(o) + int(n) for o, n in zip(page.dataoffsets, page.databytecounts) if n]
-        if ends and max(ends) > size:
-            raise ValueError(
-                f"image {str(path)!r}: its header places pixel data at byte {max(ends)}, but the "
-                f"file has {size} bytes; the file is truncated or its header is wrong")
-    need = declared // MAX_COMPRESSION if compressed else declared
-    if declared > _CHECK_BYTES and size < need:
-        shape = "x".join(str(s) for s in series.shape)
-        raise ValueError(
-            f"image {str(path)!r}: its header declares {shape} pixels ({declared / 2**30:.1f} "
-            f"GiB{' compressed' if compressed else ''}), but the file has only {size} bytes; "
-            f"expected a file that holds its pixels, found a truncated or forged header")
-
-
-def check_stored_size(array: Any, *, what: str = "image") -> None:
-    """Refuse reading a zarr array into memory when it declares far more than it stores.
-
-    A sparse store (missing chunks read as the fill value) is fine lazily; read whole, a
-    store declaring 200000 x 200000 pixels and holding nothing would allocate tens of GiB for
-    nothing. Rule: above 64 MiB declared, the stored chunks must hold at least
-    1/:data:`MAX_COMPRESSION` of the declared bytes.
-
-    Raises
-    ------
-    ValueError
-        Naming ``what``, the declared and the stored size.
-    """
-    declared = int(getattr(array, "nbytes", 0))
-    stored_fn = getattr(array, "nbytes_stored", None)
-    if declared <= _CHECK_BYTES or stored_fn is None:
-        return
-    stored = int(stored_fn())
-    if stored * MAX_COMPRESSION < declared:
-        shape = "x".join(str(s) for s in array.shape)
-        raise ValueError(
-            f"{what}: declares {shape} pixels ({declared / 2**30:.1f} GiB) but stores only "
-            f"{stored} bytes; refusing to read it into memory (expected a store that holds its "
-            f"pixels; open it lazily to read parts of a sparse store)")
-
-
-def check_in_memory(path: str | os.PathLike, *, what: str | None = None) -> None:
-    """Refuse a zarr store that is about to be read whole although it stores far less than
-    it declares (:func:`check_stored_size`); other files pass (tif headers are checked when
-    opened). Call it where a whole image is read into memory (training targets, results
-    kept in memory); lazy, sparse use needs no check."""
-    path = Path(path)
-    if is_zarr(path):
-        check_stored_size(open_zarr(path), what=what or f"image {str(path)!r}")
 
 
 def _ome_image(tif: Any, index: int, name: str) -> dict:
@@ -541,69 +309,6 @@ def _open_tiff(path: Path, scene: str | int | None, lazy: bool | None = None) ->
     return _finish(path, data, axes, scale, units, channels, names, index)
 
 
-# ------------------------------------------------------------------------------ zarr
-_NGFF_AXES = {"T": "T", "C": "C", "Z": "Z", "Y": "Y", "X": "X"}
-
-
-def _multiscales(attrs: Mapping) -> list:
-    if "multiscales" in attrs:
-        return list(attrs["multiscales"])
-    ome = attrs.get("ome")
-    if isinstance(ome, Mapping) and "multiscales" in ome:
-        return list(ome["multiscales"])
-    return []
-
-
-def _ngff_scale(transforms: Sequence[Mapping] | None) -> list[float] | None:
-    for t in transforms or ():
-        if t.get("type") == "scale" and "scale" in t:
-            return [float(v) for v in t["scale"]]
-    return None
-
-
-def _open_zarr_image(path: Path, scene: str | int | None) -> ImageFile:
-    import dask.array as da
-    import zarr
-
-    node = zarr.open(str(path), mode="r")
-    attrs = dict(node.attrs)
-    multiscales = [] if hasattr(node, "shape") else _multiscales(attrs)
-    _pick_scene(path, ("0",), scene)
-    if not multiscales:
-        array = open_zarr(path)
-        dims = dict(array.attrs).get("_ARRAY_DIMENSIONS")  # xarray's convention
-        axes = _map_axes("".join(dims), _NGFF_AXES) if dims and all(
-            isinstance(d, str) and len(d) == 1 for d in dims) else None
-        return _finish(path, da.from_zarr(array), axes, {}, {}, (), ("0",), 0)
-    ms = multiscales[0]
-    dataset = ms["datasets"][0]
-    array = node[dataset["path"]]
-    names = [a["name"] if isinstance(a, Mapping) else str(a) for a in ms.get("axes", [])]
-    axes = _map_axes("".join(n[:1] for n in names), _NGFF_AXES) if all(
-        len(n) == 1 for n in names) and names else None
-    scale: dict[str, float] = {}
-    units: dict[str, str] = {}
-    values = _ngff_scale(dataset.get("coordinateTransformations"))
-    outer = _ngff_scale(ms.get("coordinateTransformations"))
-    if axes and values and len(values) == len(axes):
-        if outer and len(outer) == len(values):
-            values = [v * o for v, o in zip(values, outer)]
-        for a, v, spec in zip(axes, values, ms["axes"]):
-            if a == "C":
-                continue
-            unit = normalize_unit(spec.get("unit")) if isinstance(spec, Mapping) else None
-            if v != 1 or unit:
-                scale[a] = v
-                if unit:
-                    units[a] = unit
-    channels: list[str] = []
-    omero = attrs.get("omero") or (attrs.get("ome") or {}).get("omero")
-    if isinstance(omero, Mapping):
-        channels = [str(c.get("label") or "") for c in omero.get("channels", [])]
-        channels = channels if any(channels) else []
-    return _finish(path, da.from_zarr(array), axes, scale, units, channels, ("0",), 0)
-
-
 # ------------------------------------------------------------------------------ bioio
 def _bioio_reader(path: Path) -> Any:
     """The bioio reader class for ``path``'s suffix (None: let bioio choose)."""
@@ -661,62 +366,3 @@ def _open_bioio(path: Path, scene: str | int | None, lazy: bool | None = None) -
                            record.scale, record.units, record.channel_names, record.scene,
                            record.scenes)
     return record
-
-
-# ------------------------------------------------------------------------------ layers
-def channel_layers(image: ImageFile, *, axes: str | None = None, name: str | None = None,
-                   split_channels: bool = True) -> list[tuple[Any, dict[str, Any]]]:
-    """Layer data and napari-free layer options for an opened file (contract C2).
-
-    Parameters
-    ----------
-    image : ImageFile
-    axes : str, optional
-        Axes typed by the user; they win over the file's (checked against the data).
-    name : str, optional
-        Layer name (default: the file's stem, plus ``[scene]`` for multi-scene files).
-    split_channels : bool
-        One layer per channel when the axes have ``C`` (napari's channel_axis convention).
-
-    Returns
-    -------
-    list of (data, options)
-        ``options`` has ``name``, ``metadata`` (``axes``, ``source``; for channel layers
-        ``image_group``, ``channel``, ``channel_names``), and ``scale``/``units`` (one per
-        dimension of that layer's data) when the file or the user gives physical sizes.
-    """
-    from napari_unet.core.axes import check_axes
-
-    data = image.data
-    if axes:
-        axes = check_axes(axes, ndim=data.ndim, what=f"axes for image {str(image.path)!r}")
-    else:
-        axes = image.axes
-    group = name or stem(image.path) + (f" [{image.scene}]" if image.scene is not None else "")
-    base_meta: dict[str, Any] = {"source": str(image.path)}
-
-    def options(layer_axes: str | None, **extra: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"metadata": {**base_meta, "axes": layer_axes, **extra}}
-        if layer_axes and any(a in image.scale for a in layer_axes):
-            out["scale"] = tuple(image.scale.get(a, 1.0) for a in layer_axes)
-            if any(a in image.units for a in layer_axes):
-                out["units"] = tuple(image.units.get(a, "pixel") for a in layer_axes)
-        if out["metadata"]["axes"] is None:
-            del out["metadata"]["axes"]
-        return out
-
-    if not (split_channels and axes and "C" in axes and data.ndim > 2):
-        return [(data, {"name": group, **options(axes)})]
-    c = axes.index("C")
-    n = int(data.shape[c])
-    names = list(image.channel_names) if len(image.channel_names) == n else [
-        f"channel {i}" for i in range(n)]
-    rest = axes.replace("C", "")
-    layers = []
-    for i in range(n):
-        index = (slice(None),) * c + (i,)
-        layers.append((data[index], {
-            "name": names[i],
-            **options(rest, image_group=group, channel=i, channel_names=tuple(names)),
-        }))
-    return layers

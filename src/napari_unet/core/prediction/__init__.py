@@ -12,7 +12,8 @@ Rooms:
   form ``predict_image``.
 * :mod:`~napari_unet.core.prediction.uncertainty`: where the model is unsure.
 * :mod:`~napari_unet.core.prediction.distributed`: the same on a Dask cluster (imported on
-  demand: it needs ``distributed``).
+  demand: it needs ``distributed``); its client and scheduler checks are in
+  :mod:`~napari_unet.core.prediction.cluster`.
 """
 
 from napari_unet.core.prediction.predict import PredictProgress, predict, predict_image
