@@ -67,3 +67,26 @@ def test_stop_interrupts_a_preview(nuclei):
     pv.refit(tr.data)
     stop.set()
     assert pv.predict(np.tile(image, (2, 2)), "YX") is None
+
+
+def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(nuclei):
+    image, strokes, _ = nuclei
+    from napari_unet.core.prediction.predict import predict_image
+    from napari_unet.core.training.prior import corrected_classes
+
+    tr = Trainer(TrainConfig(max_steps=6, prior="on", **TINY), [(image, strokes)], device="cpu")
+    pv = Previewer(tr.net.normalization, image, "YX", threading.Event())
+    pv.attach(tr)
+    run(train_segment(tr))
+    pv.unet_won = True  # (the U-Net is shown from now on)
+    raw = pv.predict(image, "YX")[0]
+    probs = predict_image(tr.model_copy(), image, axes="YX", norm_stats=pv.stats)
+    # strokes that painted the class it answers least as if it were nearly everything: the
+    # correction must move the preview's answer towards that class
+    rare = int(np.argmin(np.bincount(probs.argmax(0).ravel(), minlength=2)))
+    tr.seen[:] = 1.0
+    tr.seen[1 - rare] = 1e6
+    data, source = pv.predict(image, "YX")
+    assert source == "U-Net" and data.shape == image.shape
+    np.testing.assert_array_equal(data, corrected_classes(probs, tr.seen))
+    assert (data == rare + 1).sum() > (raw == rare + 1).sum()

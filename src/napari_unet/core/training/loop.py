@@ -31,6 +31,7 @@ from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
 from napari_unet.core.training.labels import LabelUpdates
 from napari_unet.core.training.losses import loss_function
 from napari_unet.core.training.precision import choose_precision
+from napari_unet.core.training.prior import apply_prior, wants_prior
 from napari_unet.core.training.sampling import PatchSampler, validation_tiles
 from napari_unet.core.training.schedule import auto_batch_size, lr_factor
 from napari_unet.core.training.segment import Segment, run_segment
@@ -265,13 +266,28 @@ class Trainer:
         else:
             self.t0 += seconds
 
-    def model_copy(self) -> UNet:
-        """A CPU, eval-mode copy of the network (the trainer keeps training its own)."""
+    def corrects_prior(self) -> bool:
+        """Whether a stop now corrects the class prior (``config.prior``,
+        :func:`~napari_unet.core.training.prior.wants_prior`; not after a shipped start)."""
+        return (wants_prior(self.config, self.data, from_start=self.start_steps > 0)
+                and self.seen.sum() > 0)
+
+    def model_copy(self, *, prior: bool = False) -> UNet:
+        """A CPU, eval-mode copy of the network (the trainer keeps training its own).
+
+        With ``prior``, the copy's class prior is corrected as a stop now would correct it
+        (``config.prior``, :func:`~napari_unet.core.training.prior.apply_prior`); the
+        estimate goes to ``clone.meta["class_prior"]``.
+        """
         was = self.net.training
         self.net.eval()
-        clone = copy.deepcopy(self.net).to("cpu", memory_format=torch.contiguous_format).eval()
+        clone = copy.deepcopy(self.net).eval()
         self.net.train(was)
-        return clone
+        if prior and self.corrects_prior():
+            estimate = apply_prior(clone, self.data, self.seen, self.device)
+            if estimate is not None:
+                clone.meta["class_prior"] = estimate
+        return clone.to("cpu", memory_format=torch.contiguous_format)
 
 
 def validation_region(config: TrainConfig) -> list[int]:

@@ -21,6 +21,7 @@ from napari_unet.core.prediction.predict import predict
 from napari_unet.core.training.config import TrainConfig
 from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
 from napari_unet.core.training.loop import Trainer, validation_region
+from napari_unet.core.training.prior import corrected_classes
 from napari_unet.core.training.shallow import ShallowClassifier
 
 __all__ = ["PREVIEW_SHARE", "PREVIEW_TILE", "STROKE_TIE", "Previewer", "first_answer_data"]
@@ -138,9 +139,11 @@ class Previewer:
     def _unet(self, image: Any, axes: str) -> np.ndarray | None:
         net = self.trainer.net
         regression = self.trainer.data.task == "regression"
+        # as a stop now would return it: with the class prior corrected where the run does
+        corrected = not regression and self.trainer.corrects_prior()
         device = next(net.parameters()).device
         gen = predict(net, image, axes=axes, device=device,
-                      output="probabilities" if regression else "classes",
+                      output="probabilities" if regression or corrected else "classes",
                       norm_stats=self.stats, tile_shape=PREVIEW_TILE)
         while True:
             if self.stop.is_set():
@@ -151,6 +154,8 @@ class Previewer:
             except StopIteration as done:
                 result = done.value
                 break
+        if corrected:
+            return corrected_classes(np.asarray(result), self.trainer.seen)
         return np.asarray(result[0] if regression else result)
 
     def _shallow(self, image: Any, axes: str) -> np.ndarray | None:

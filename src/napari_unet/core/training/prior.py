@@ -15,7 +15,8 @@ import torch
 from napari_unet.core.training.targets import IGNORE, labelled
 from napari_unet.core.training.validation import padded_forward
 
-__all__ = ["estimate_prior", "shift_head_bias", "unlabelled_posteriors"]
+__all__ = ["apply_prior", "corrected_classes", "estimate_prior", "frequencies", "shift_head_bias",
+           "unlabelled_posteriors", "wants_prior"]
 
 
 def estimate_prior(
@@ -88,15 +89,75 @@ def unlabelled_posteriors(
     return np.concatenate(chunks, 1) if chunks else np.zeros((0, 0))
 
 
-def wants_prior(config: Any, data: Any) -> bool:
-    """Whether a run corrects the class prior (``config.prior``; "auto": sparse paintings)."""
+def wants_prior(config: Any, data: Any, *, from_start: bool = False) -> bool:
+    """Whether a run corrects the class prior (``config.prior``).
+
+    ``"auto"``: semantic paintings that cover less than a third of their region, unless the
+    run started from a shipped starting model (``from_start``). Such a model learnt its class
+    frequencies from dense masks, and fine-tuning keeps them, whereas the correction assumes
+    the network learnt the painted frequencies: on ISBI strokes after the EM start it cost
+    0.21 membrane IoU (benchmarks/RESULTS.md).
+    """
     if data.task != "semantic" or config.prior == "off":
         return False
     if config.prior == "on":
         return True
+    if from_start:
+        return False
     region = sum(it.target.size for it in data.items)
     lab = sum(int(labelled(it.target).sum()) for it in data.items) + data.n_val_labelled
     return lab < region / 3
+
+
+def frequencies(probs: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The painted and the estimated class frequencies.
+
+    Parameters
+    ----------
+    probs : ndarray
+        ``(K, n)`` posteriors at unpainted pixels.
+    seen : ndarray
+        Labelled pixels per class that training saw (``K``).
+
+    Returns
+    -------
+    painted, estimated : ndarray
+        ``(seen + 1)`` normalised, and :func:`estimate_prior`'s frequencies (at least 1e-4
+        each), both summing to 1.
+    """
+    painted = (seen + 1) / (seen + 1).sum()
+    q = np.clip(estimate_prior(probs, painted), 1e-4, 1.0)
+    return painted, q / q.sum()
+
+
+def corrected_classes(probs: np.ndarray, seen: np.ndarray, *, max_pixels: int = 262_144
+                      ) -> np.ndarray:
+    """Classes 1..K of posteriors after the class-prior correction, estimated on them.
+
+    What :func:`apply_prior` does to a network's head, done to its output: the frequencies
+    are estimated on (up to ``max_pixels``, evenly strided) pixels of ``probs`` itself, so a
+    live preview can show what the corrected model will show without a pass over the
+    training images.
+
+    Parameters
+    ----------
+    probs : ndarray
+        ``(K, *spatial)`` softmax posteriors.
+    seen : ndarray
+        Labelled pixels per class that training saw (``K``).
+    max_pixels : int
+        Most pixels the estimate reads.
+
+    Returns
+    -------
+    ndarray
+        ``spatial``-shaped classes 1..K (uint8 for K < 255, else uint16).
+    """
+    k = probs.shape[0]
+    flat = probs.reshape(k, -1)
+    painted, q = frequencies(flat[:, :: max(1, flat.shape[1] // max_pixels)], seen)
+    ratio = (q / painted).reshape(k, *([1] * (probs.ndim - 1)))
+    return (np.argmax(probs * ratio, 0) + 1).astype(np.uint8 if k < 255 else np.uint16)
 
 
 def apply_prior(net: torch.nn.Module, data: Any, seen: np.ndarray, device: torch.device
@@ -116,9 +177,7 @@ def apply_prior(net: torch.nn.Module, data: Any, seen: np.ndarray, device: torch
     probs = unlabelled_posteriors(net, [it.image for it in data.items], targets, device)
     if probs.size == 0:
         return None
-    train_prior = (seen + 1) / (seen + 1).sum()
-    q = np.clip(estimate_prior(probs, train_prior), 1e-4, 1.0)
-    q /= q.sum()
+    train_prior, q = frequencies(probs, seen)
     shift_head_bias(net, np.log(q / train_prior))
     return {
         "painted": [round(float(v), 5) for v in train_prior],

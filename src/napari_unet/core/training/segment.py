@@ -20,7 +20,6 @@ from napari_unet.core.devices import empty_cache, is_out_of_memory
 from napari_unet.core.prediction.network import channels_last_format
 from napari_unet.core.training.augment import augment
 from napari_unet.core.training.config import TrainProgress
-from napari_unet.core.training.prior import apply_prior, wants_prior
 from napari_unet.core.training.pseudo import pseudo_label_loss, pseudo_weight
 from napari_unet.core.training.validation import evaluate
 
@@ -322,14 +321,11 @@ def _choose_weights(run: _Run, best: tuple, before: dict | None) -> str:
 def _finish(run: _Run, kept: str) -> UNet:
     """A CPU copy of the network with the class prior (optional) and the training record."""
     tr = run.tr
-    model = copy.deepcopy(tr.net)
-    prior = None
-    if wants_prior(tr.config, tr.data) and tr.seen.sum() > 0:
-        prior = apply_prior(model, tr.data, tr.seen, tr.device)
-        if tr.tiles:
-            tr.val_loss, tr.val_iou = run.validate(model)
-    model.eval()
-    model.to("cpu", memory_format=torch.contiguous_format)
+    model = tr.model_copy(prior=True)
+    prior = model.meta.pop("class_prior", None)
+    if prior is not None and tr.tiles:  # the held-out figures of the corrected model
+        tr.val_loss, tr.val_iou = run.validate(model.to(tr.device))
+        model.to("cpu")
     _fill_meta(tr, model, kept, prior)
     return model
 
