@@ -74,3 +74,6 @@ def test_auto_corrects_runs_from_random_weights_not_from_a_starting_model(nuclei
     assert forced.corrects_prior() and "class_prior" in model3.meta
     off, model4 = _trained(TrainConfig(start="none", max_steps=4, **TINY), nuclei)  # default
     assert not off.corrects_prior() and "class_prior" not in model4.meta
+    # continuing a corrected model without the correction: its old estimate is not kept
+    again = Trainer(TrainConfig(max_steps=2, **TINY), [nuclei], model=model, device="cpu")
+    assert "class_prior" not in run(train_segment(again)).meta

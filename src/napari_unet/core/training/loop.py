@@ -283,6 +283,7 @@ class Trainer:
         self.net.eval()
         clone = copy.deepcopy(self.net).eval()
         self.net.train(was)
+        clone.meta.pop("class_prior", None)  # a given model's, from the run that made it
         if prior and self.corrects_prior():
             estimate = apply_prior(clone, self.data, self.seen, self.device)
             if estimate is not None:
