@@ -81,6 +81,8 @@ def test_training_shows_a_live_preview(em_viewer, qtbot):
     wait_idle(qtbot, train)
     assert set(np.unique(preview.data)) <= {1, 2}, "the whole slice is previewed"
     np.testing.assert_allclose(preview.scale, em_viewer.layers["EM membranes"].scale)
+    # the shallow classifier's held-out score goes with the model, for the warnings
+    assert 0.0 <= train.state.model.meta["training"]["shallow_iou"] <= 1.0
 
 
 @pytest.mark.slow

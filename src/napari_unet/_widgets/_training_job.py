@@ -134,7 +134,7 @@ def training_job(
             try:
                 record = next(gen)
             except StopIteration as done:
-                return done.value
+                return _with_shallow_score(done.value, previewer)
             yield record
             if previewer is None or record.phase not in ("prepare", "train", "labels"):
                 continue
@@ -147,6 +147,14 @@ def training_job(
                     yield result
     finally:
         gen.close()
+
+
+def _with_shallow_score(model: Any, previewer: Previewer | None) -> Any:
+    """The model, with the preview's shallow classifier's held-out IoU in its training
+    record (``training_warnings`` compares the two)."""
+    if model is not None and previewer is not None and previewer.shallow_iou is not None:
+        model.meta.setdefault("training", {})["shallow_iou"] = round(previewer.shallow_iou, 4)
+    return model
 
 
 def _preview(previewer: Previewer, request: PreviewRequest, step: int) -> PreviewResult | None:

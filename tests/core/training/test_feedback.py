@@ -24,3 +24,15 @@ def test_a_single_class_preview_is_a_warning_and_a_good_model_has_none():
     assert training_warnings(meta, 2, None) == []
     assert "single class" in training_warnings(meta, 2, {1})[0]
     assert training_warnings({"task": "regression"}, 1, {1}) == []
+
+
+def test_a_u_net_still_behind_the_previews_shallow_classifier_is_a_warning():
+    meta = {"task": "semantic", "training": {"shallow_iou": 0.70},
+            "validation": {"loss": 0.3, "iou": {"interior": 0.6, "membrane": 0.4}}}
+    out = training_warnings(meta, 2, {1, 2})
+    assert len(out) == 1 and "quick classifier of the preview still beats the U-Net" in out[0]
+    assert "0.70 against 0.50" in out[0]
+    meta["training"]["shallow_iou"] = 0.52  # within the tie the strokes cannot break
+    assert training_warnings(meta, 2, {1, 2}) == []
+    meta["training"] = {}  # no preview ran
+    assert training_warnings(meta, 2, {1, 2}) == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from napari_unet.core.training.preview import STROKE_TIE
+
 __all__ = ["training_warnings"]
 
 #: A class whose held-out IoU is below this is "not learnt yet".
@@ -27,7 +29,10 @@ def training_warnings(meta: dict[str, Any], out_channels: int,
     -------
     list of str
         One sentence per problem, each saying what to do: no held-out strokes to score the
-        model, a class whose held-out IoU is near 0, a preview that shows a single class.
+        model, a class whose held-out IoU is near 0, a preview that shows a single class, a
+        U-Net that still scores below the live preview's shallow classifier on the held-out
+        strokes (``meta["training"]["shallow_iou"]``, beyond :data:`~.preview.STROKE_TIE`):
+        the preview looked better than what Predict will give.
     """
     if meta.get("task") == "regression":
         return []
@@ -41,6 +46,13 @@ def training_warnings(meta: dict[str, Any], out_channels: int,
         if value is not None and value < NOT_LEARNT_IOU:
             out.append(f"{name!r} is not learnt yet (held-out IoU {value:.2f}): paint more "
                        "of it where the preview is wrong, then Continue")
+    shallow = (meta.get("training") or {}).get("shallow_iou")
+    scores = [v for v in iou.values() if v is not None]
+    if shallow is not None and scores and sum(scores) / len(scores) < shallow - STROKE_TIE:
+        out.append(f"the quick classifier of the preview still beats the U-Net on the "
+                   f"held-out strokes (mean IoU {shallow:.2f} against "
+                   f"{sum(scores) / len(scores):.2f}), and Predict uses the U-Net: Continue "
+                   "training, or paint more where the preview is wrong")
     if preview_classes is not None and len(preview_classes) == 1 and out_channels > 1:
         out.append("the preview shows a single class: paint the other classes where it "
                    "is wrong")
