@@ -9,9 +9,11 @@ import pytest
 import tifffile
 
 from napari_unet.core.normalize import Normalization
+from napari_unet.core.prediction.predict import predict_image
 from napari_unet.core.progress import run
 from napari_unet.core.training.loop import Trainer
 from napari_unet.core.training.preview import STROKE_TIE, Previewer, first_answer_data
+from napari_unet.core.training.prior import corrected_classes
 from napari_unet.core.training.train import TrainConfig, train_segment
 
 TINY = {"depth": 2, "base_channels": 8, "patch_shape": [64, 64], "batch_size": 4,
@@ -71,9 +73,6 @@ def test_stop_interrupts_a_preview(nuclei):
 
 def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(nuclei):
     image, strokes, _ = nuclei
-    from napari_unet.core.prediction.predict import predict_image
-    from napari_unet.core.training.prior import corrected_classes
-
     tr = Trainer(TrainConfig(max_steps=6, prior="on", **TINY), [(image, strokes)], device="cpu")
     pv = Previewer(tr.net.normalization, image, "YX", threading.Event())
     pv.attach(tr)

@@ -48,11 +48,12 @@ def training_warnings(meta: dict[str, Any], out_channels: int,
                        "of it where the preview is wrong, then Continue")
     shallow = (meta.get("training") or {}).get("shallow_iou")
     scores = [v for v in iou.values() if v is not None]
-    if shallow is not None and scores and sum(scores) / len(scores) < shallow - STROKE_TIE:
+    unet = sum(scores) / len(scores) if scores else None
+    if shallow is not None and unet is not None and unet < shallow - STROKE_TIE:
         out.append(f"the quick classifier of the preview still beats the U-Net on the "
-                   f"held-out strokes (mean IoU {shallow:.2f} against "
-                   f"{sum(scores) / len(scores):.2f}), and Predict uses the U-Net: Continue "
-                   "training, or paint more where the preview is wrong")
+                   f"held-out strokes (mean IoU {shallow:.2f} against {unet:.2f}), and "
+                   "Predict uses the U-Net: Continue training, or paint more where the "
+                   "preview is wrong")
     if preview_classes is not None and len(preview_classes) == 1 and out_channels > 1:
         out.append("the preview shows a single class: paint the other classes where it "
                    "is wrong")

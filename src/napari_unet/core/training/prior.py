@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_unet.core.io import classes_dtype
 from napari_unet.core.training.targets import IGNORE, labelled
 from napari_unet.core.training.validation import padded_forward
 
@@ -151,13 +152,13 @@ def corrected_classes(probs: np.ndarray, seen: np.ndarray, *, max_pixels: int = 
     Returns
     -------
     ndarray
-        ``spatial``-shaped classes 1..K (uint8 for K < 255, else uint16).
+        ``spatial``-shaped classes 1..K (:func:`~napari_unet.core.io.classes_dtype`).
     """
     k = probs.shape[0]
     flat = probs.reshape(k, -1)
     painted, q = frequencies(flat[:, :: max(1, flat.shape[1] // max_pixels)], seen)
     ratio = (q / painted).reshape(k, *([1] * (probs.ndim - 1)))
-    return (np.argmax(probs * ratio, 0) + 1).astype(np.uint8 if k < 255 else np.uint16)
+    return (np.argmax(probs * ratio, 0) + 1).astype(classes_dtype(k))
 
 
 def apply_prior(net: torch.nn.Module, data: Any, seen: np.ndarray, device: torch.device
