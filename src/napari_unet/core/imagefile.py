@@ -68,11 +68,15 @@ from napari_unet.core.imageformats import (
     stem,
 )
 from napari_unet.core.imagelayers import channel_layers
-from napari_unet.core.imagemeta import ImageFile, file_spacing, normalize_unit
-from napari_unet.core.imagemeta import finish_record as _finish
-from napari_unet.core.imagemeta import map_axes as _map_axes
-from napari_unet.core.imagemeta import pick_scene as _pick_scene
-from napari_unet.core.imagezarr import open_zarr_image as _open_zarr_image
+from napari_unet.core.imagemeta import (
+    ImageFile,
+    file_spacing,
+    finish_record,
+    map_axes,
+    normalize_unit,
+    pick_scene,
+)
+from napari_unet.core.imagezarr import open_zarr_image
 
 __all__ = [
     "BIOIO_READS",
@@ -136,11 +140,11 @@ def open_image(path: str | os.PathLike, *, scene: str | int | None = None,
     name = path.name.lower()
     try:
         if is_zarr(path):
-            return _open_zarr_image(path, scene)
+            return open_zarr_image(path, scene)
         if name.endswith((".tif", ".tiff")):
             return _open_tiff(path, scene, lazy)
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".npy"):
-            _pick_scene(path, ("0",), scene)
+            pick_scene(path, ("0",), scene)
             data = read_image(path)
             axes = "YX" if data.ndim == 2 else None
             return ImageFile(path, data, axes)
@@ -282,10 +286,10 @@ def _open_tiff(path: Path, scene: str | int | None, lazy: bool | None = None) ->
         names = [s.name or "" for s in series]
         if len(set(names)) != len(names) or not all(names):
             names = [f"series {i}" for i in range(len(series))]
-        index = _pick_scene(path, names, scene)
+        index = pick_scene(path, names, scene)
         s = series[index]
         check_tiff_size(path, s)
-        axes = _map_axes(s.axes, _TIFF_AXES)
+        axes = map_axes(s.axes, _TIFF_AXES)
         scale: dict[str, float] = {}
         units: dict[str, str] = {}
         channels: list[str] = []
@@ -306,7 +310,7 @@ def _open_tiff(path: Path, scene: str | int | None, lazy: bool | None = None) ->
         store = tifffile.imread(str(path), aszarr=True, series=index, level=0)
         z = zarr.open(store, mode="r")
         data = da.from_zarr(z)
-    return _finish(path, data, axes, scale, units, channels, names, index)
+    return finish_record(path, data, axes, scale, units, channels, names, index)
 
 
 # ------------------------------------------------------------------------------ bioio
@@ -340,11 +344,11 @@ def _open_bioio(path: Path, scene: str | int | None, lazy: bool | None = None) -
             f"image {str(path)!r} cannot be read ({type(err).__name__}: "
             f"{str(err).split('. ')[0]}); expected one of "
             f"{', '.join(IMAGE_SUFFIXES)}; for microscope formats: {_FORMATS_HINT}") from err
-    index = _pick_scene(path, scenes, scene)
+    index = pick_scene(path, scenes, scene)
     img.set_scene(index)
     dims = str(img.dims.order)
     data = img.dask_data
-    axes = _map_axes(dims, {"T": "T", "C": "C", "Z": "Z", "Y": "Y", "X": "X", "S": "S"})
+    axes = map_axes(dims, {"T": "T", "C": "C", "Z": "Z", "Y": "Y", "X": "X", "S": "S"})
     sizes = img.physical_pixel_sizes
     scale = {a: getattr(sizes, a) for a in "ZYX" if getattr(sizes, a, None)}
     units = {a: "micrometer" for a in scale}
@@ -356,7 +360,7 @@ def _open_bioio(path: Path, scene: str | int | None, lazy: bool | None = None) -
         channels = [str(c) for c in (img.channel_names or [])]
     except Exception:  # a plugin without channel metadata
         channels = []
-    record = _finish(path, data, axes, scale, units, channels, scenes, index)
+    record = finish_record(path, data, axes, scale, units, channels, scenes, index)
     if record.axes and "S" in record.axes:  # samples per pixel (RGB): our channel axis
         axes2 = record.axes.replace("S", "C") if "C" not in record.axes else None
         record = ImageFile(record.path, record.data, axes2, record.scale, record.units,

@@ -12,10 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from napari_unet.core.imageformats import open_zarr
-from napari_unet.core.imagemeta import ImageFile, normalize_unit
-from napari_unet.core.imagemeta import finish_record as _finish
-from napari_unet.core.imagemeta import map_axes as _map_axes
-from napari_unet.core.imagemeta import pick_scene as _pick_scene
+from napari_unet.core.imagemeta import (
+    ImageFile,
+    finish_record,
+    map_axes,
+    normalize_unit,
+    pick_scene,
+)
 
 __all__ = ["open_zarr_image"]
 
@@ -46,18 +49,18 @@ def open_zarr_image(path: Path, scene: str | int | None) -> ImageFile:
     node = zarr.open(str(path), mode="r")
     attrs = dict(node.attrs)
     multiscales = [] if hasattr(node, "shape") else _multiscales(attrs)
-    _pick_scene(path, ("0",), scene)
+    pick_scene(path, ("0",), scene)
     if not multiscales:
         array = open_zarr(path)
         dims = dict(array.attrs).get("_ARRAY_DIMENSIONS")  # xarray's convention
-        axes = _map_axes("".join(dims), _NGFF_AXES) if dims and all(
+        axes = map_axes("".join(dims), _NGFF_AXES) if dims and all(
             isinstance(d, str) and len(d) == 1 for d in dims) else None
-        return _finish(path, da.from_zarr(array), axes, {}, {}, (), ("0",), 0)
+        return finish_record(path, da.from_zarr(array), axes, {}, {}, (), ("0",), 0)
     ms = multiscales[0]
     dataset = ms["datasets"][0]
     array = node[dataset["path"]]
     names = [a["name"] if isinstance(a, Mapping) else str(a) for a in ms.get("axes", [])]
-    axes = _map_axes("".join(n[:1] for n in names), _NGFF_AXES) if all(
+    axes = map_axes("".join(n[:1] for n in names), _NGFF_AXES) if all(
         len(n) == 1 for n in names) and names else None
     scale: dict[str, float] = {}
     units: dict[str, str] = {}
@@ -79,4 +82,4 @@ def open_zarr_image(path: Path, scene: str | int | None) -> ImageFile:
     if isinstance(omero, Mapping):
         channels = [str(c.get("label") or "") for c in omero.get("channels", [])]
         channels = channels if any(channels) else []
-    return _finish(path, da.from_zarr(array), axes, scale, units, channels, ("0",), 0)
+    return finish_record(path, da.from_zarr(array), axes, scale, units, channels, ("0",), 0)

@@ -47,11 +47,14 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.core.ngffaxes import PermutedArray as _Permuted
-from napari_unet.core.ngffaxes import check_result_axes as _check_axes
-from napari_unet.core.ngffaxes import write_block
-from napari_unet.core.ngffmeta import LABEL_KINDS, NGFF_VERSION, class_colors, ngff_unit
-from napari_unet.core.ngffmeta import RESULT_KINDS as _KINDS
+from napari_unet.core.ngffaxes import PermutedArray, check_result_axes, write_block
+from napari_unet.core.ngffmeta import (
+    LABEL_KINDS,
+    NGFF_VERSION,
+    RESULT_KINDS,
+    class_colors,
+    ngff_unit,
+)
 from napari_unet.core.ngffpyramid import PYRAMID_SIDE, add_pyramid
 from napari_unet.core.ngffstore import ResultStore
 
@@ -118,10 +121,10 @@ def write_results(path: str | os.PathLike, arrays: Mapping[str, Any], *, axes: s
 
     from napari_unet.core.outputs import staged
 
-    name = _check_axes(axes)
-    bad = sorted(set(arrays) - set(_KINDS))
+    name = check_result_axes(axes)
+    bad = sorted(set(arrays) - set(RESULT_KINDS))
     if bad or not arrays:
-        raise ValueError(f"arrays: expected some of {_KINDS}, found {sorted(arrays)}")
+        raise ValueError(f"arrays: expected some of {RESULT_KINDS}, found {sorted(arrays)}")
     shapes = {k: _spec(k, v, name) for k, v in arrays.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"arrays: expected one shape over axes {name} for every result, "
@@ -142,10 +145,10 @@ def write_results(path: str | os.PathLike, arrays: Mapping[str, Any], *, axes: s
                             class_names=class_names, dtypes=dtypes)
         for kind, value in arrays.items():
             target = store.arrays[kind]
-            stored = target.array if isinstance(target, _Permuted) else target
+            stored = target.array if isinstance(target, PermutedArray) else target
             order = store.locations[kind][1]
             lazy = value if isinstance(value, da.Array) else da.from_array(value, chunks=(
-                stored.chunks if not isinstance(target, _Permuted) else "auto"))
+                stored.chunks if not isinstance(target, PermutedArray) else "auto"))
             lazy = da.transpose(lazy, [int(i) for i in np.argsort(order)]).astype(stored.dtype)
             da.store(lazy.rechunk(stored.chunks), stored, lock=False, scheduler="threads")
         store.finish()

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.core.ngffmeta import CHUNK_KEYS as _KEYS
+from napari_unet.core.ngffmeta import CHUNK_KEYS
 
 __all__ = ["PYRAMID_SIDE", "add_pyramid"]
 
@@ -70,6 +70,6 @@ def add_pyramid(group: Any, axes: str, *, mean: bool) -> int:
         level += 1
         target = group.create_array(str(level), shape=x.shape, chunks=chunks,
                                     dtype=src.dtype, fill_value=0,
-                                    chunk_key_encoding=_KEYS)
+                                    chunk_key_encoding=CHUNK_KEYS)
         da.store(x.rechunk(chunks), target, lock=False, scheduler="threads")
     return level + 1

@@ -17,11 +17,8 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.io import classes_dtype
-from napari_unet.core.ngffaxes import PermutedArray as _Permuted
-from napari_unet.core.ngffaxes import check_result_axes as _check_axes
-from napari_unet.core.ngffmeta import CHUNK_KEYS as _KEYS
-from napari_unet.core.ngffmeta import LABEL_KINDS, class_colors, ngff_unit
-from napari_unet.core.ngffmeta import RESULT_KINDS as _KINDS
+from napari_unet.core.ngffaxes import PermutedArray, check_result_axes
+from napari_unet.core.ngffmeta import CHUNK_KEYS, LABEL_KINDS, RESULT_KINDS, class_colors, ngff_unit
 from napari_unet.core.ngffpyramid import add_pyramid
 
 __all__ = ["ResultStore"]
@@ -90,14 +87,14 @@ class ResultStore:
                  dtypes: Mapping[str, Any] | None = None) -> None:
         import zarr
 
-        self.axes = _check_axes(axes)
+        self.axes = check_result_axes(axes)
         self.shape = tuple(int(s) for s in shape)
         if len(self.shape) != len(self.axes):
             raise ValueError(f"shape {self.shape}: expected one size per axis of {self.axes}")
         kinds = tuple(dict.fromkeys(kinds))
-        bad = [k for k in kinds if k not in _KINDS]
+        bad = [k for k in kinds if k not in RESULT_KINDS]
         if bad or not kinds:
-            raise ValueError(f"kinds: expected some of {_KINDS}, found {list(kinds)}")
+            raise ValueError(f"kinds: expected some of {RESULT_KINDS}, found {list(kinds)}")
         self.kinds = kinds
         self.n_classes = int(n_classes)
         self.class_names = self._names(class_names)
@@ -132,10 +129,10 @@ class ResultStore:
             stored_chunks = tuple(1 if a == "C" else self.chunks[a] for a in stored_axes)
             array = group.create_array("0", shape=stored_shape, chunks=stored_chunks,
                                        dtype=dtype, fill_value=0,
-                                       chunk_key_encoding=_KEYS)
+                                       chunk_key_encoding=CHUNK_KEYS)
             self.groups[kind] = group
             identity = tuple(order) == tuple(range(len(order)))
-            self.arrays[kind] = array if identity else _Permuted(array, order)
+            self.arrays[kind] = array if identity else PermutedArray(array, order)
             self.locations[kind] = (str((self.path / self._rel(kind) / "0").resolve()),
                                     tuple(order))
 
@@ -257,5 +254,5 @@ class ResultStore:
         target_group = self._label_group(kind)
         copy = target_group.create_array("0", shape=source.shape, chunks=source.chunks,
                                          dtype=source.dtype, fill_value=0,
-                                         chunk_key_encoding=_KEYS)
+                                         chunk_key_encoding=CHUNK_KEYS)
         da.store(da.from_zarr(source), copy, lock=False, scheduler="threads")
