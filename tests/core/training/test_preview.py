@@ -73,7 +73,8 @@ def test_stop_interrupts_a_preview(nuclei):
 
 def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(nuclei):
     image, strokes, _ = nuclei
-    tr = Trainer(TrainConfig(max_steps=6, prior="on", **TINY), [(image, strokes)], device="cpu")
+    tr = Trainer(TrainConfig(max_steps=6, prior="on", teacher="off", **TINY), [(image, strokes)],
+                 device="cpu")
     pv = Previewer(tr.net.normalization, image, "YX", threading.Event())
     pv.attach(tr)
     run(train_segment(tr))

@@ -13,6 +13,8 @@ Rooms:
 * :mod:`~napari_unet.core.training.schedule`: learning-rate schedule and batch size.
 * :mod:`~napari_unet.core.training.validation`: loss and IoU on the held-out regions.
 * :mod:`~napari_unet.core.training.prior`: the class prior of unpainted pixels.
+* :mod:`~napari_unet.core.training.shallow`: a shallow pixel classifier fitted on the strokes.
+* :mod:`~napari_unet.core.training.teacher`: its confident unpainted pixels as extra labels.
 * :mod:`~napari_unet.core.training.start_models`: shipped starting models and their choice.
 * :mod:`~napari_unet.core.training.loop`: the training loop, a class that owns its state.
 * :mod:`~napari_unet.core.training.presets`: the widget's size presets (steps, a time cap,

@@ -97,6 +97,13 @@ class TrainConfig:
         weights (benchmarks/RESULTS.md, medians of 3 seeds at 60 s) it lifted DSB nuclei
         by 0.11 IoU, the 3D ovule membranes by 0.03 and the 3D nuclei by 0.02, but cost
         ISBI membranes 0.09 and phase-contrast cells 0.08 (and ISBI after the EM start 0.21).
+    teacher : {"auto", "on", "off"}
+        Learn also from the unpainted pixels that a shallow classifier fitted on the training
+        strokes is sure of (:mod:`~napari_unet.core.training.teacher`). ``"auto"`` (the
+        default) does it for sparse semantic paintings in runs from random weights, never
+        after a shipped starting model or a given model.
+    teacher_threshold : float
+        Least probability of the shallow classifier's class for an unpainted pixel to be used.
     amp : bool
         Mixed precision (autocast): bfloat16 (or float16) on CUDA, and bfloat16 on CPUs that
         compute it natively when a short trial finds it faster
@@ -170,6 +177,8 @@ class TrainConfig:
     pseudo_threshold: float = 0.9
     keep: str = "last"
     prior: str = "off"
+    teacher: str = "auto"
+    teacher_threshold: float = 0.9
     amp: bool = True
     start: str = "auto"
     start_lr_factor: float = 0.1
@@ -219,6 +228,13 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.keep must be 'best' or 'last', got {self.keep!r}")
         if self.prior not in ("auto", "on", "off"):
             raise ValueError(f"TrainConfig.prior must be 'auto', 'on' or 'off', got {self.prior!r}")
+        if self.teacher not in ("auto", "on", "off"):
+            raise ValueError(f"TrainConfig.teacher must be 'auto', 'on' or 'off', got "
+                             f"{self.teacher!r}")
+        if not (isinstance(self.teacher_threshold, numbers.Real)
+                and 0.5 <= self.teacher_threshold <= 1.0):
+            raise ValueError(f"TrainConfig.teacher_threshold: expected a probability in "
+                             f"[0.5, 1], found {self.teacher_threshold!r}")
         if self.regression_loss not in ("l1", "l2"):
             raise ValueError(
                 f"TrainConfig.regression_loss must be 'l1' or 'l2', got {self.regression_loss!r}"
@@ -292,8 +308,9 @@ class TrainProgress(Progress):
         Seconds left by the budget.
     batch_size : int
     phase : str
-        ``"prepare"``, ``"train"``, ``"validate"``, ``"tune"`` (instance post-processing
-        fitted after training) or ``"done"``.
+        ``"prepare"``, ``"labels"`` (new strokes reached the run), ``"train"``,
+        ``"validate"``, ``"tune"`` (instance post-processing fitted after training) or
+        ``"done"``.
     """
 
     lr: float | None = None

@@ -35,11 +35,11 @@ from napari_unet.core.training.prior import apply_prior, wants_prior
 from napari_unet.core.training.sampling import PatchSampler, validation_tiles
 from napari_unet.core.training.schedule import auto_batch_size, lr_factor
 from napari_unet.core.training.segment import Segment, run_segment
+from napari_unet.core.training.teacher import Teaching, teach, wants_teacher
+from napari_unet.core.training.validation import MAX_VAL_TILES
 
 __all__ = ["Trainer", "validation_region"]
 
-#: Most held-out blocks evaluated per validation (dense masks give hundreds).
-MAX_VAL_TILES = 32
 
 
 class Trainer:
@@ -89,7 +89,7 @@ class Trainer:
         data = self._prepare(norm)  # checks the pairs before a starting model is looked for
         self.start = "given model" if model is not None else "random weights"
         self.start_steps = 0
-        given = model is not None
+        given = self.given = model is not None
         if model is None and config.start != "none":
             model, self.start = _starting_model(config, pairs)
             if model is not None:
@@ -141,6 +141,8 @@ class Trainer:
         self.val_iou: list | None = None
         self.updates = LabelUpdates()
         self.notes: list[str] = []
+        #: What the shallow teacher added to the strokes now sampled (``config.teacher``).
+        self.teaching: Teaching | None = None
         self._use(data)
 
     # ------------------------------------------------------------------ data
@@ -160,9 +162,8 @@ class Trainer:
     def _use(self, data: TrainingSet) -> None:
         """Sample from ``data`` from the next step on (sampler, tiles, loss, counters)."""
         self.data = data
-        self.loss_fn = loss_function(self.config, data)
-        self.sampler = PatchSampler(data, self._in_shape, balance=self.config.balance,
-                                    seed=self.config.seed + len(self.segments))
+        self.teaching, self._teach_due = None, True
+        self._sample_from(data)
         tiles = validation_tiles(data, context=tuple(max(8, p // 4) for p in self.patch))
         if len(tiles) > MAX_VAL_TILES:  # dense masks: a spread-out sample keeps it cheap
             keep = np.linspace(0, len(tiles) - 1, MAX_VAL_TILES).round().astype(int)
@@ -172,6 +173,32 @@ class Trainer:
         old = getattr(self, "seen", np.zeros(0))
         self.seen = np.zeros(k, np.float64)
         self.seen[: min(k, old.size)] = old[:k]
+
+    def _sample_from(self, data: TrainingSet) -> None:
+        self.loss_fn = loss_function(self.config, data)
+        self.sampler = PatchSampler(data, self._in_shape, balance=self.config.balance,
+                                    seed=self.config.seed + len(self.segments))
+
+    def teach(self, stop: Any = None) -> str:
+        """Add the shallow teacher's confident pixels to the strokes sampled from, once per
+        set of strokes, where ``config.teacher`` wants it
+        (:mod:`~napari_unet.core.training.teacher`); the words for the progress record, or
+        "" when nothing was taught. ``stop`` (with ``is_set()``) abandons it between blocks
+        (the next segment tries again)."""
+        if not self._teach_due:
+            return ""
+        self._teach_due = False
+        if not wants_teacher(self.config, self.data, trained_start=self.given
+                             or self.start_steps > 0):
+            return ""
+        taught = teach(self.data, threshold=self.config.teacher_threshold,
+                       seed=self.config.seed, stop=stop.is_set if stop is not None else None)
+        if taught is None:
+            self._teach_due = stop is not None and stop.is_set()
+            return ""
+        self.teaching = taught
+        self._sample_from(taught.data)
+        return taught.words()
 
     def update_labels(self, index: int, region: tuple[slice, ...] | None, values: Any) -> None:
         """Change the target of pair ``index`` while training runs (thread-safe).
@@ -213,15 +240,17 @@ class Trainer:
         return {"train": self.data.n_train_labelled, "validation": self.data.n_val_labelled}
 
     # ------------------------------------------------------------------ training
-    def prepare_record(self) -> TrainProgress:
-        """The record that says what the run trains on (``phase="prepare"``)."""
+    def prepare_record(self, extra: str = "") -> TrainProgress:
+        """The record that says what the run trains on (``phase="prepare"``), ``extra``
+        appended."""
         d = self.data
         return TrainProgress(
             self.steps, self.config.max_steps or 0, phase="prepare",
             elapsed=time.perf_counter() - self.t0, batch_size=self.batch_size,
             message=(f"{len(d.items)} sample(s), {d.n_train_labelled} labelled pixels for "
                      f"training, {d.n_val_labelled} held out; patches {self.patch}, batch "
-                     f"{self.batch_size}; {self.precision.words}; starts from {self.start}"),
+                     f"{self.batch_size}; {self.precision.words}; starts from {self.start}"
+                     + (f"; {extra}" if extra else "")),
         )
 
     def run(self, *, max_steps: int | None = None, max_seconds: float | None = None,

@@ -81,8 +81,13 @@ class Previewer:
             self.stats = self.norm.stats(self.image, axes=self.axes)
 
     def refit(self, data: Any) -> None:
-        """(Re)fit the shallow classifier on the training strokes of ``data``."""
+        """(Re)fit the shallow classifier on the training strokes of ``data``; where the
+        trainer's shallow teacher was fitted on these strokes, it is the one shown."""
         if data.task == "regression" or data.items[0].image.ndim != 3:
+            return
+        taught = self.trainer.teaching if self.trainer is not None else None
+        if taught is not None and taught.source is data and not self.shallow_options:
+            self.shallow, self.shallow_iou = taught.shallow, taught.held_out_iou
             return
         t = time.perf_counter()
         seed = self.trainer.config.seed if self.trainer is not None else 0

@@ -220,7 +220,7 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
     cfg = tr.config
     tr.apply_label_updates()
     before = snapshot(tr.net) if tr.steps > 0 else None  # a Continue: where it starts from
-    yield tr.prepare_record()
+    yield tr.prepare_record(tr.teach(stop))
     if tr.tiles and tr.steps == 0 and not tr.start.startswith("random"):
         # trained weights (a starting or given model): scored before they change, so a
         # preview can show them from the first second when they match the shallow classifier
@@ -238,8 +238,10 @@ def run_segment(tr: Trainer, seg: Segment, stop: Any) -> Generator[TrainProgress
             break
         if tr.apply_label_updates():
             plateau.reset()  # other held-out strokes: another loss scale
+            taught = tr.teach(stop)
             yield run.record("labels", f"new strokes: {tr.data.n_train_labelled} labelled "
-                             f"pixels for training, {tr.data.n_val_labelled} held out")
+                             f"pixels for training, {tr.data.n_val_labelled} held out"
+                             + (f"; {taught}" if taught else ""))
         run.lr = tr.lr_at(seg, used)
         for g in tr.optimizer.param_groups:
             g["lr"] = run.lr

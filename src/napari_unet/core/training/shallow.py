@@ -26,8 +26,9 @@ import numpy as np
 
 from napari_unet.core.metrics import confusion_counts, iou_from_confusion
 from napari_unet.core.training.dataset import TrainingSet
+from napari_unet.core.training.validation import MAX_VAL_TILES
 
-__all__ = ["ShallowClassifier", "pixel_features"]
+__all__ = ["ShallowClassifier", "grid_blocks", "grown_block", "pixel_features"]
 
 #: Side of a block featurised at once (2D, 3D) in images bigger than :data:`WHOLE`.
 BLOCK_SIDE = {2: 512, 3: 64}
@@ -57,14 +58,14 @@ def _halo(sigma_max: float) -> int:
     return math.ceil(4.0 * sigma_max) + 3
 
 
-def _grid(shape: Sequence[int], side: int) -> list[tuple[slice, ...]]:
+def grid_blocks(shape: Sequence[int], side: int) -> list[tuple[slice, ...]]:
     """Blocks of at most ``side`` per axis covering ``shape`` (row-major order)."""
     counts = [max(1, math.ceil(n / side)) for n in shape]
     return [tuple(slice(j * side, min((j + 1) * side, n)) for j, n in zip(index, shape))
             for index in np.ndindex(*counts)]
 
 
-def _grown(block: tuple[slice, ...], shape: Sequence[int], halo: int
+def grown_block(block: tuple[slice, ...], shape: Sequence[int], halo: int
            ) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """``block`` grown by ``halo`` (clipped to ``shape``) and the block inside the grown one."""
     cut = tuple(slice(max(0, s.start - halo), min(n, s.stop + halo)) for s, n in zip(block, shape))
@@ -147,7 +148,7 @@ class ShallowClassifier:
             if flat.size == 0:
                 continue
             it = items[i]
-            cut, inner = _grown(block, it.spatial_shape, halo)
+            cut, inner = grown_block(block, it.spatial_shape, halo)
             feats = pixel_features(it.image[(slice(None), *cut)], sigma_max=self.sigma_max)
             feats = feats[inner]
             xs.append(feats.reshape(-1, feats.shape[-1])[flat])
@@ -183,9 +184,9 @@ class ShallowClassifier:
         by_class: list[list[tuple[int, tuple[slice, ...], int]]] = [
             [] for _ in range(self.n_classes)]
         for i, it in items:
-            for block in _grid(it.spatial_shape, side):
+            for block in grid_blocks(it.spatial_shape, side):
                 t = it.target[block]
-                cost = math.prod(s.stop - s.start for s in _grown(block, it.spatial_shape,
+                cost = math.prod(s.stop - s.start for s in grown_block(block, it.spatial_shape,
                                                                   halo)[0])
                 for c in np.unique(t[t >= 0]):
                     by_class[int(c)].append((i, block, cost))
@@ -247,13 +248,24 @@ class ShallowClassifier:
         out = np.zeros((self.n_classes, *spatial), np.float32)
         halo = _halo(self.sigma_max)
         side = max(spatial) if math.prod(spatial) <= WHOLE[self.dims] else BLOCK_SIDE[self.dims]
-        for block in _grid(spatial, side):
-            cut, inner = _grown(block, spatial, halo)
-            feats = pixel_features(img[(slice(None), *cut)], sigma_max=self.sigma_max)[inner]
-            p = self._forest.predict_proba(feats.reshape(-1, feats.shape[-1]))
-            shape = feats.shape[:-1]
-            for j, c in enumerate(self._columns):
-                out[(int(c), *block)] = p[:, j].reshape(shape)
+        for block in grid_blocks(spatial, side):
+            out[(slice(None), *block)] = self._block_proba(img, block, halo)
+        return out
+
+    def block_proba(self, image: np.ndarray, block: tuple[slice, ...]) -> np.ndarray:
+        """Class probabilities ``(K, *block shape)`` of one block of a normalised
+        ``(C, *spatial)`` image, featurised with its halo (equal to the same block of
+        :meth:`predict_proba`; a caller that checks Stop between blocks uses it)."""
+        return self._block_proba(self._check(image), block, _halo(self.sigma_max))
+
+    def _block_proba(self, img: np.ndarray, block: tuple[slice, ...], halo: int
+                     ) -> np.ndarray:
+        cut, inner = grown_block(block, img.shape[1:], halo)
+        feats = pixel_features(img[(slice(None), *cut)], sigma_max=self.sigma_max)[inner]
+        p = self._forest.predict_proba(feats.reshape(-1, feats.shape[-1]))
+        out = np.zeros((self.n_classes, *feats.shape[:-1]), np.float32)
+        for j, c in enumerate(self._columns):
+            out[int(c)] = p[:, j].reshape(feats.shape[:-1])
         return out
 
     def predict(self, image: np.ndarray) -> np.ndarray:
@@ -285,8 +297,6 @@ class ShallowClassifier:
         trainer's own limit), then :func:`~napari_unet.core.metrics.iou_from_confusion`. None
         for classes absent from truth and prediction (all None without held-out pixels).
         """
-        from napari_unet.core.training.loop import MAX_VAL_TILES
-
         self._fitted()
         blocks = list(data.val_blocks)
         limit = MAX_VAL_TILES if max_blocks is None else int(max_blocks)
@@ -301,7 +311,7 @@ class ShallowClassifier:
             if it.val_target is None:
                 continue
             mine = [b for j, b in blocks if j == i and (it.val_target[b] >= 0).any()]
-            cuts = [_grown(b, it.spatial_shape, halo) for b in mine]
+            cuts = [grown_block(b, it.spatial_shape, halo) for b in mine]
             size = math.prod(it.spatial_shape)  # featurise the whole item when that is cheaper
             whole = (pixel_features(it.image, sigma_max=self.sigma_max)
                      if size <= min(WHOLE[self.dims], sum(math.prod(s.stop - s.start for s in c)

@@ -7,6 +7,9 @@ import torch
 
 from napari_unet.core.metrics import confusion_counts, iou_from_confusion
 
+#: Most held-out blocks evaluated per validation (dense masks give hundreds).
+MAX_VAL_TILES = 32
+
 __all__ = ["evaluate", "padded_forward"]
 
 

@@ -1,0 +1,147 @@
+"""The shallow teacher: confident unpainted pixels added to the strokes, and when a run uses it."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet.core.progress import run
+from napari_unet.core.training.config import TrainConfig
+from napari_unet.core.training.dataset import prepare_pairs
+from napari_unet.core.training.loop import Trainer
+from napari_unet.core.training.preview import Previewer
+from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.teacher import teach, wants_teacher
+from napari_unet.core.training.train import train_segment
+
+
+@pytest.fixture(scope="module")
+def nuclei(repo_root):
+    d = repo_root / "sample_data"
+    image = tifffile.imread(d / "fluo_nuclei_image.tif")[:256, :256]
+    strokes = tifffile.imread(d / "fluo_nuclei_strokes.tif")[:256, :256]
+    truth = tifffile.imread(d / "fluo_nuclei_truth.tif")[:256, :256] > 0
+    return image, strokes, truth
+
+
+def _data(image, strokes, **kw):
+    return prepare_pairs([(image, strokes)], axes="YX", region=(32, 32), context=(32, 32),
+                         val_fraction=0.2, seed=0, **kw)
+
+
+def test_teach_labels_only_unpainted_pixels_outside_the_held_out_regions(nuclei):
+    image, strokes, truth = nuclei
+    data = _data(image, strokes)
+    before = [it.target.copy() for it in data.items]
+    taught = teach(data, seed=0)
+    assert taught is not None and taught.source is data
+    it, new = data.items[0], taught.data.items[0]
+    np.testing.assert_array_equal(it.target, before[0])  # the strokes' set is untouched
+    painted = it.target >= 0
+    np.testing.assert_array_equal(new.target[painted], it.target[painted])
+    added = (new.target >= 0) & ~painted
+    assert added.sum() == taught.pixels > 10 * painted.sum()
+    for i, block in data.val_blocks:  # the held-out strokes judge the U-Net alone
+        assert (taught.data.items[i].target[block] == IGNORE).all()
+    assert taught.data.items[0].val_target is it.val_target
+    # the confident pixels are mostly right on this image (nuclei = class 1)
+    y0, x0 = it.offset
+    sub = truth[y0:y0 + it.spatial_shape[0], x0:x0 + it.spatial_shape[1]]
+    agree = (new.target[added] == 1) == sub[added]
+    assert agree.mean() > 0.9
+    counts = np.bincount(new.target[new.target >= 0], minlength=2)
+    np.testing.assert_array_equal(taught.data.class_counts, counts)
+    assert taught.held_out_iou is not None and "shallow teacher" in taught.words()
+
+
+def test_teach_keeps_to_its_budget_and_stops_between_blocks(nuclei):
+    image, strokes, _ = nuclei
+    big = _data(np.tile(image, (9, 9)), np.tile(strokes, (9, 9)))  # 2304^2: 512^2 blocks
+    part = teach(big, seed=0, max_pixels=1)  # one block, whatever its size
+    n = big.items[0].target.size
+    assert 0 < part.predicted <= 512 * 512 < n
+    assert teach(big, seed=0, stop=lambda: True) is None
+
+
+def test_teach_needs_two_painted_classes(nuclei):
+    image, strokes, _ = nuclei
+    data = _data(image, strokes)
+    for it in data.items:  # (the held-out regions may keep the other class)
+        it.target[it.target == 1] = IGNORE
+    assert teach(data, seed=0) is None
+
+
+def test_wants_teacher_auto_means_sparse_strokes_from_random_weights(nuclei):
+    image, strokes, truth = nuclei
+    sparse = _data(image, strokes)
+    dense = _data(image, truth.astype(np.uint8) + 1)
+    auto = TrainConfig(max_steps=1)
+    assert auto.teacher == "auto"
+    assert wants_teacher(auto, sparse, trained_start=False)
+    assert not wants_teacher(auto, sparse, trained_start=True)
+    assert not wants_teacher(auto, dense, trained_start=False)
+    assert wants_teacher(TrainConfig(max_steps=1, teacher="on"), dense, trained_start=True)
+    assert not wants_teacher(TrainConfig(max_steps=1, teacher="off"), sparse,
+                             trained_start=False)
+
+
+@pytest.mark.parametrize("bad", [{"teacher": "sometimes"}, {"teacher_threshold": 0.3},
+                                 {"teacher_threshold": 1.5}])
+def test_teacher_settings_are_checked(bad):
+    with pytest.raises(ValueError, match="teacher"):
+        TrainConfig(max_steps=1, **bad)
+
+
+def test_a_run_from_random_weights_is_taught_and_says_so(nuclei, tiny):
+    image, strokes, _ = nuclei
+    tr = Trainer(TrainConfig(max_steps=3, **tiny), [(image, strokes)], device="cpu")
+    records = []
+    model = run(train_segment(tr), records.append)
+    prepare = next(r for r in records if r.phase == "prepare")
+    assert "shallow teacher" in prepare.message
+    assert tr.teaching is not None and tr.teaching.source is tr.data
+    # the painted-pixel counts and the model card count strokes, not the teacher's pixels
+    assert tr.painted_pixels()["train"] == int((tr.data.items[0].target >= 0).sum())
+    assert model.meta["training"]["labelled_pixels"] == tr.painted_pixels()
+    assert tr.sampler.data is tr.teaching.data
+
+
+def test_a_given_model_is_not_taught(nuclei, tiny):
+    image, strokes, _ = nuclei
+    first = Trainer(TrainConfig(max_steps=2, teacher="off", **tiny), [(image, strokes)],
+                    device="cpu")
+    model = run(train_segment(first))
+    assert first.teaching is None
+    tr = Trainer(TrainConfig(max_steps=2, **tiny), [(image, strokes)], model=model,
+                 device="cpu")
+    run(train_segment(tr))
+    assert tr.teaching is None and tr.sampler.data is tr.data
+
+
+def test_new_strokes_are_taught_again(nuclei, tiny):
+    image, strokes, _ = nuclei
+    half = strokes.copy()
+    half[:, 128:] = 0
+    tr = Trainer(TrainConfig(max_steps=2, **tiny), [(image, half)], device="cpu")
+    run(train_segment(tr))
+    old = tr.teaching
+    tr.update_labels(0, None, strokes)
+    records = []
+    run(tr.run(max_steps=2, stop=threading.Event()), records.append)
+    assert tr.teaching is not None and tr.teaching is not old
+    assert tr.teaching.source is tr.data
+    assert tr.data.n_train_labelled > old.source.n_train_labelled
+
+
+def test_the_preview_shows_the_teacher_the_run_learns_from(nuclei, tiny):
+    image, strokes, _ = nuclei
+    tr = Trainer(TrainConfig(max_steps=2, **tiny), [(image, strokes)], device="cpu")
+    run(train_segment(tr))
+    pv = Previewer(tr.net.normalization, image, "YX", threading.Event())
+    pv.attach(tr)
+    pv.refit(tr.data)  # no second fit on the same strokes
+    assert pv.shallow is tr.teaching.shallow
+    assert pv.shallow_iou == tr.teaching.held_out_iou
