@@ -27,6 +27,17 @@ def nuclei(repo_root):
     return image, strokes, truth
 
 
+@pytest.fixture(scope="module")
+def volume(repo_root):
+    d = repo_root / "sample_data"
+    crop = np.s_[16:56, 10:90, 10:90]  # painted on slices 25 and 50 here
+    return tuple(tifffile.imread(d / f"nuclei3d_{k}.tif")[crop] for k in ("image", "strokes"))
+
+
+TINY_3D = {"axes": "ZYX", "dims": 3, "depth": 2, "base_channels": 4,
+           "patch_shape": [16, 48, 48], "batch_size": 2, "start": "none"}
+
+
 def _data(image, strokes, **kw):
     return prepare_pairs([(image, strokes)], axes="YX", region=(32, 32), context=(32, 32),
                          val_fraction=0.2, seed=0, **kw)
@@ -57,6 +68,7 @@ def test_teach_labels_only_unpainted_pixels_outside_the_held_out_regions(nuclei)
     assert taught.held_out_iou is not None and "shallow teacher" in taught.words()
 
 
+@pytest.mark.slow
 def test_teach_keeps_to_its_budget_and_stops_between_blocks(nuclei):
     image, strokes, _ = nuclei
     big = _data(np.tile(image, (9, 9)), np.tile(strokes, (9, 9)))  # 2304^2: 512^2 blocks
@@ -74,15 +86,18 @@ def test_teach_needs_two_painted_classes(nuclei):
     assert teach(data, seed=0) is None
 
 
-def test_wants_teacher_auto_means_sparse_strokes_from_random_weights(nuclei):
+def test_wants_teacher_auto_means_sparse_3d_strokes_from_random_weights(nuclei, volume):
     image, strokes, truth = nuclei
     sparse = _data(image, strokes)
     dense = _data(image, truth.astype(np.uint8) + 1)
+    sparse_3d = prepare_pairs([volume], axes="ZYX", dims=3, region=(16, 24, 24),
+                              context=(16, 48, 48), seed=0)
     auto = TrainConfig(max_steps=1)
     assert auto.teacher == "auto"
-    assert wants_teacher(auto, sparse, trained_start=False)
-    assert not wants_teacher(auto, sparse, trained_start=True)
-    assert not wants_teacher(auto, dense, trained_start=False)
+    assert wants_teacher(auto, sparse_3d, trained_start=False)
+    assert not wants_teacher(auto, sparse_3d, trained_start=True)
+    assert not wants_teacher(auto, sparse, trained_start=False)  # 2D: mixed, so not auto
+    assert wants_teacher(TrainConfig(max_steps=1, teacher="on"), sparse, trained_start=False)
     assert wants_teacher(TrainConfig(max_steps=1, teacher="on"), dense, trained_start=True)
     assert not wants_teacher(TrainConfig(max_steps=1, teacher="off"), sparse,
                              trained_start=False)
@@ -95,37 +110,45 @@ def test_teacher_settings_are_checked(bad):
         TrainConfig(max_steps=1, **bad)
 
 
-def test_a_run_from_random_weights_is_taught_and_says_so(nuclei, tiny):
-    image, strokes, _ = nuclei
-    tr = Trainer(TrainConfig(max_steps=3, **tiny), [(image, strokes)], device="cpu")
+@pytest.mark.slow
+def test_a_3d_run_from_random_weights_is_taught_and_says_so(volume):
+    tr = Trainer(TrainConfig(max_steps=2, **TINY_3D), [volume], device="cpu")
     records = []
     model = run(train_segment(tr), records.append)
     prepare = next(r for r in records if r.phase == "prepare")
     assert "shallow teacher" in prepare.message
     assert tr.teaching is not None and tr.teaching.source is tr.data
+    # the teacher labels the slices nobody painted
+    target = tr.teaching.data.items[0].target
+    painted = (tr.data.items[0].target >= 0).any((1, 2))
+    assert painted.sum() <= 2 < (target >= 0).any((1, 2)).sum()
     # the painted-pixel counts and the model card count strokes, not the teacher's pixels
     assert tr.painted_pixels()["train"] == int((tr.data.items[0].target >= 0).sum())
     assert model.meta["training"]["labelled_pixels"] == tr.painted_pixels()
+    card = model.meta["training"]["teacher"]
+    assert card["pixels"] == tr.teaching.pixels > 0
     assert tr.sampler.data is tr.teaching.data
 
 
-def test_a_given_model_is_not_taught(nuclei, tiny):
+def test_a_given_model_is_not_taught(nuclei, tiny, volume):
     image, strokes, _ = nuclei
-    first = Trainer(TrainConfig(max_steps=2, teacher="off", **tiny), [(image, strokes)],
-                    device="cpu")
+    flat = Trainer(TrainConfig(max_steps=1, **tiny), [(image, strokes)], device="cpu")
+    run(train_segment(flat))
+    assert flat.teaching is None  # 2D strokes: not by default
+    first = Trainer(TrainConfig(max_steps=1, teacher="off", **TINY_3D), [volume], device="cpu")
     model = run(train_segment(first))
     assert first.teaching is None
-    tr = Trainer(TrainConfig(max_steps=2, **tiny), [(image, strokes)], model=model,
-                 device="cpu")
-    run(train_segment(tr))
+    tr = Trainer(TrainConfig(max_steps=1, **TINY_3D), [volume], model=model, device="cpu")
+    again = run(train_segment(tr))
     assert tr.teaching is None and tr.sampler.data is tr.data
+    assert again.meta["training"]["teacher"] is None
 
 
 def test_new_strokes_are_taught_again(nuclei, tiny):
     image, strokes, _ = nuclei
     half = strokes.copy()
     half[:, 128:] = 0
-    tr = Trainer(TrainConfig(max_steps=2, **tiny), [(image, half)], device="cpu")
+    tr = Trainer(TrainConfig(max_steps=2, teacher="on", **tiny), [(image, half)], device="cpu")
     run(train_segment(tr))
     old = tr.teaching
     tr.update_labels(0, None, strokes)
@@ -138,10 +161,12 @@ def test_new_strokes_are_taught_again(nuclei, tiny):
 
 def test_the_preview_shows_the_teacher_the_run_learns_from(nuclei, tiny):
     image, strokes, _ = nuclei
-    tr = Trainer(TrainConfig(max_steps=2, **tiny), [(image, strokes)], device="cpu")
+    tr = Trainer(TrainConfig(max_steps=2, teacher="on", **tiny), [(image, strokes)],
+                 device="cpu")
     run(train_segment(tr))
     pv = Previewer(tr.net.normalization, image, "YX", threading.Event())
     pv.attach(tr)
     pv.refit(tr.data)  # no second fit on the same strokes
     assert pv.shallow is tr.teaching.shallow
     assert pv.shallow_iou == tr.teaching.held_out_iou
+

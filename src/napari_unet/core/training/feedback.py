@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from napari_unet.core.training.preview import STROKE_TIE
+from napari_unet.core.training.validation import mean_iou, unet_matches
 
 __all__ = ["training_warnings"]
 
@@ -31,7 +31,7 @@ def training_warnings(meta: dict[str, Any], out_channels: int,
         One sentence per problem, each saying what to do: no held-out strokes to score the
         model, a class whose held-out IoU is near 0, a preview that shows a single class, a
         U-Net that still scores below the live preview's shallow classifier on the held-out
-        strokes (``meta["training"]["shallow_iou"]``, beyond :data:`~.preview.STROKE_TIE`):
+        strokes (``meta["training"]["shallow_iou"]``, beyond :data:`~.validation.STROKE_TIE`):
         the preview looked better than what Predict will give.
     """
     if meta.get("task") == "regression":
@@ -47,9 +47,8 @@ def training_warnings(meta: dict[str, Any], out_channels: int,
             out.append(f"{name!r} is not learnt yet (held-out IoU {value:.2f}): paint more "
                        "of it where the preview is wrong, then Continue")
     shallow = (meta.get("training") or {}).get("shallow_iou")
-    scores = [v for v in iou.values() if v is not None]
-    unet = sum(scores) / len(scores) if scores else None
-    if shallow is not None and unet is not None and unet < shallow - STROKE_TIE:
+    unet = mean_iou(iou.values())
+    if shallow is not None and unet is not None and not unet_matches(unet, shallow):
         out.append(f"the quick classifier of the preview still beats the U-Net on the "
                    f"held-out strokes (mean IoU {shallow:.2f} against {unet:.2f}), and "
                    "Predict uses the U-Net: Continue training, or paint more where the "

@@ -5,7 +5,9 @@ comes from a shallow pixel classifier fitted on the strokes in about a second
 (:mod:`~napari_unet.core.training.shallow`); from then on from the U-Net's weights of the
 moment. Previews are predicted tile by tile with Stop checked between tiles, take at most
 :data:`PREVIEW_SHARE` of the training time, and their time is left out of the trainer's
-budget. The model that is saved and predicted with is always the U-Net.
+budget. In 2D and 3D alike; once the trainer has its shallow teacher
+(:mod:`~napari_unet.core.training.teacher`) for the strokes of the moment, that classifier is
+the one shown (no second fit). The model that is saved and predicted with is always the U-Net.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
 from napari_unet.core.training.loop import Trainer, validation_region
 from napari_unet.core.training.prior import corrected_classes
 from napari_unet.core.training.shallow import ShallowClassifier
+from napari_unet.core.training.validation import STROKE_TIE, mean_iou, unet_matches
 
 __all__ = ["PREVIEW_SHARE", "PREVIEW_TILE", "STROKE_TIE", "Previewer", "first_answer_data"]
 
@@ -30,17 +33,8 @@ __all__ = ["PREVIEW_SHARE", "PREVIEW_TILE", "STROKE_TIE", "Previewer", "first_an
 PREVIEW_SHARE = 0.1
 #: Preview tiles (pixels per side): Stop is checked between two of them.
 PREVIEW_TILE = 256
-#: Held-out IoUs closer than this are a tie, and a tie goes to the U-Net. Strokes lie inside
-#: objects and background, where a shallow classifier is right (1.0 on the DSB strokes) and so
-#: is a good starting model (0.98-0.99, 0.93 on the images nobody painted against the shallow
-#: one's 0.77, benchmarks/RESULTS.md): the strokes cannot rank two answers this close, and
-#: the U-Net is what Train saves and Predict uses.
-STROKE_TIE = 0.03
-
-
-def _mean(values: Any) -> float | None:
-    vals = [v for v in (values or []) if v is not None]
-    return float(np.mean(vals)) if vals else None
+#: The shallow classifier's preview tiles in 3D (Z, Y, X): about a second of one CPU core each.
+SHALLOW_TILE_3D = (32, 128, 128)
 
 
 class Previewer:
@@ -83,7 +77,7 @@ class Previewer:
     def refit(self, data: Any) -> None:
         """(Re)fit the shallow classifier on the training strokes of ``data``; where the
         trainer's shallow teacher was fitted on these strokes, it is the one shown."""
-        if data.task == "regression" or data.items[0].image.ndim != 3:
+        if data.task == "regression":
             return
         taught = self.trainer.teaching if self.trainer is not None else None
         if taught is not None and taught.source is data and not self.shallow_options:
@@ -92,7 +86,7 @@ class Previewer:
         t = time.perf_counter()
         seed = self.trainer.config.seed if self.trainer is not None else 0
         self.shallow = ShallowClassifier(seed=seed, **self.shallow_options).fit(data)
-        self.shallow_iou = _mean(self.shallow.held_out_iou(data))
+        self.shallow_iou = mean_iou(self.shallow.held_out_iou(data))
         if self.trainer is not None:
             self.trainer.exclude_time(time.perf_counter() - t)
 
@@ -106,11 +100,11 @@ class Previewer:
             return "U-Net" if tr is not None else ""
         if tr is None:
             return "shallow"
-        unet = _mean(tr.val_iou)
+        unet = mean_iou(tr.val_iou)
         if self.shallow_iou is None or unet is None:
             self.unet_won = len(tr.segments) > 1
         else:
-            self.unet_won = unet >= self.shallow_iou - STROKE_TIE
+            self.unet_won = unet_matches(unet, self.shallow_iou)
         return "U-Net" if self.unet_won else "shallow"
 
     def allowed(self) -> bool:
@@ -167,18 +161,15 @@ class Previewer:
         block = self.norm.apply(to_numpy(image), self.stats, axes=axes)
         block = np.asarray(block, np.float32)
         block = np.moveaxis(block, axes.index("C"), 0) if "C" in axes else block[None]
-        spatial, halo = block.shape[1:], self.shallow.halo
+        spatial = block.shape[1:]
+        tile = (PREVIEW_TILE,) * 2 if len(spatial) == 2 else SHALLOW_TILE_3D
         out = np.zeros(spatial, np.uint8)
-        for corner in np.ndindex(*(-(-s // PREVIEW_TILE) for s in spatial)):
+        for corner in np.ndindex(*(-(-s // t) for s, t in zip(spatial, tile))):
             if self.stop.is_set():  # checked between tiles, as for the U-Net
                 return None
-            inner = tuple(slice(c * PREVIEW_TILE, min(s, (c + 1) * PREVIEW_TILE))
-                          for c, s in zip(corner, spatial))
-            cut = tuple(slice(max(0, a.start - halo), min(s, a.stop + halo))
-                        for a, s in zip(inner, spatial))
-            classes = self.shallow.predict(block[(slice(None), *cut)])
-            keep = tuple(slice(a.start - c.start, a.stop - c.start) for a, c in zip(inner, cut))
-            out[inner] = classes[keep] + 1
+            inner = tuple(slice(c * t, min(s, (c + 1) * t))
+                          for c, s, t in zip(corner, spatial, tile))
+            out[inner] = self.shallow.block_proba(block, inner).argmax(0) + 1
         return out
 
 

@@ -354,6 +354,10 @@ def _fill_meta(tr: Trainer, model: UNet, kept: str, prior: dict | None) -> None:
         "start": tr.start,
         "start_model_steps": tr.start_steps,
         "labelled_pixels": tr.painted_pixels(),
+        "teacher": None if tr.teaching is None else {
+            "pixels": tr.teaching.pixels, "predicted": tr.teaching.predicted,
+            "held_out_iou": (None if tr.teaching.held_out_iou is None
+                             else round(tr.teaching.held_out_iou, 4))},
         "notes": list(tr.notes),
     }
     meta.pop("class_prior", None)
