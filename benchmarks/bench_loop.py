@@ -251,7 +251,8 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
     previewer = Previewer(Normalization.from_dict(config.normalization), kind.images[0],
                           config.axes, threading.Event(), SHALLOW)
     pv = Previews(previewer, _view(kind), config.axes)
-    pv.refit(first_answer_data(config, pairs, previewer.norm))
+    if config.dims == 2:
+        pv.refit(first_answer_data(config, pairs, previewer.norm))
     first = now() if pv.preview() else None
     tr = Trainer(config, pairs, device=device)
     previewer.attach(tr)

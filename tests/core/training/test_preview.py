@@ -92,8 +92,8 @@ def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(n
     assert (data == rare + 1).sum() > (raw == rare + 1).sum()
 
 
-@pytest.mark.slow
-def test_a_volume_gets_the_shallow_first_answer_tile_by_tile_as_untiled(repo_root):
+
+def test_a_volume_gets_no_shallow_preview(repo_root):
     d = repo_root / "sample_data"
     crop = np.s_[16:56, 10:90, 10:90]  # painted on slices 25 and 50 here
     image = tifffile.imread(d / "nuclei3d_image.tif")[crop]
@@ -102,9 +102,4 @@ def test_a_volume_gets_the_shallow_first_answer_tile_by_tile_as_untiled(repo_roo
     pv = Previewer(Normalization.from_dict(config.normalization), image, "ZYX",
                    threading.Event())
     pv.refit(first_answer_data(config, [(image, strokes)], pv.norm))
-    assert pv.shallow is not None and pv.shallow.dims == 3
-    data, source = pv.predict(image, "ZYX")  # 40 x 80 x 80: two tiles along Z
-    assert source == "shallow" and data.shape == image.shape
-    whole = pv.norm.apply(image, pv.stats, axes="ZYX")[None].astype(np.float32)
-    np.testing.assert_array_equal(data, pv.shallow.predict(whole) + 1)
-    assert set(np.unique(data)) == {1, 2}
+    assert pv.shallow is None and pv.source() == ""

@@ -5,7 +5,9 @@ comes from a shallow pixel classifier fitted on the strokes in about a second
 (:mod:`~napari_unet.core.training.shallow`); from then on from the U-Net's weights of the
 moment. Previews are predicted tile by tile with Stop checked between tiles, take at most
 :data:`PREVIEW_SHARE` of the training time, and their time is left out of the trainer's
-budget. In 2D and 3D alike; once the trainer has its shallow teacher
+budget. 2D only: on the 3D ovule volume the shallow classifier scored 0.29-0.32 IoU where
+the U-Net it would stand for already scored 0.43-0.47 (benchmarks/RESULTS.md), so a volume's
+preview is the U-Net from the start. Where the trainer has its shallow teacher
 (:mod:`~napari_unet.core.training.teacher`) for the strokes of the moment, that classifier is
 the one shown (no second fit). The model that is saved and predicted with is always the U-Net.
 """
@@ -33,8 +35,6 @@ __all__ = ["PREVIEW_SHARE", "PREVIEW_TILE", "STROKE_TIE", "Previewer", "first_an
 PREVIEW_SHARE = 0.1
 #: Preview tiles (pixels per side): Stop is checked between two of them.
 PREVIEW_TILE = 256
-#: The shallow classifier's preview tiles in 3D (Z, Y, X): about a second of one CPU core each.
-SHALLOW_TILE_3D = (32, 128, 128)
 
 
 class Previewer:
@@ -77,8 +77,8 @@ class Previewer:
     def refit(self, data: Any) -> None:
         """(Re)fit the shallow classifier on the training strokes of ``data``; where the
         trainer's shallow teacher was fitted on these strokes, it is the one shown."""
-        if data.task == "regression":
-            return
+        if data.task == "regression" or data.items[0].image.ndim != 3:
+            return  # 2D only: in 3D it scored below the U-Net it would stand for (RESULTS.md)
         taught = self.trainer.teaching if self.trainer is not None else None
         if taught is not None and taught.source is data and not self.shallow_options:
             self.shallow, self.shallow_iou = taught.shallow, taught.held_out_iou
@@ -162,13 +162,12 @@ class Previewer:
         block = np.asarray(block, np.float32)
         block = np.moveaxis(block, axes.index("C"), 0) if "C" in axes else block[None]
         spatial = block.shape[1:]
-        tile = (PREVIEW_TILE,) * 2 if len(spatial) == 2 else SHALLOW_TILE_3D
         out = np.zeros(spatial, np.uint8)
-        for corner in np.ndindex(*(-(-s // t) for s, t in zip(spatial, tile))):
+        for corner in np.ndindex(*(-(-s // PREVIEW_TILE) for s in spatial)):
             if self.stop.is_set():  # checked between tiles, as for the U-Net
                 return None
-            inner = tuple(slice(c * t, min(s, (c + 1) * t))
-                          for c, s, t in zip(corner, spatial, tile))
+            inner = tuple(slice(c * PREVIEW_TILE, min(s, (c + 1) * PREVIEW_TILE))
+                          for c, s in zip(corner, spatial))
             out[inner] = self.shallow.block_proba(block, inner).argmax(0) + 1
         return out
 
