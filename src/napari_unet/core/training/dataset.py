@@ -28,6 +28,9 @@ from napari_unet.core.training.targets import (
     labelled,
 )
 
+#: Labels covering less than this share of their region are a sparse painting (strokes).
+SPARSE_SHARE = 1 / 3
+
 
 @dataclass
 class TrainingSet:
@@ -63,6 +66,13 @@ class TrainingSet:
     @property
     def n_train_labelled(self) -> int:
         return int(sum(labelled(it.target).sum() for it in self.items))
+
+    @property
+    def sparse(self) -> bool:
+        """Whether the labels are strokes rather than masks: they cover less than
+        :data:`SPARSE_SHARE` of the prepared region (training and held-out pixels)."""
+        region = sum(it.target.size for it in self.items)
+        return self.n_train_labelled + self.n_val_labelled < SPARSE_SHARE * region
 
 
 def _stack_split(axes: str, dims: int) -> tuple[str, str]:

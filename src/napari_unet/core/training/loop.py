@@ -41,7 +41,6 @@ from napari_unet.core.training.validation import MAX_VAL_TILES
 __all__ = ["Trainer", "validation_region"]
 
 
-
 class Trainer:
     """One training run that can be continued and fed new labels while it runs.
 

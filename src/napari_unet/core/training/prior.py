@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from napari_unet.core.io import classes_dtype
-from napari_unet.core.training.targets import IGNORE, labelled
+from napari_unet.core.training.targets import IGNORE
 from napari_unet.core.training.validation import padded_forward
 
 __all__ = ["apply_prior", "corrected_classes", "estimate_prior", "frequencies", "shift_head_bias",
@@ -105,9 +105,7 @@ def wants_prior(config: Any, data: Any, *, from_start: bool = False) -> bool:
         return True
     if from_start:
         return False
-    region = sum(it.target.size for it in data.items)
-    lab = sum(int(labelled(it.target).sum()) for it in data.items) + data.n_val_labelled
-    return lab < region / 3
+    return data.sparse
 
 
 def frequencies(probs: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,7 @@ def grid_blocks(shape: Sequence[int], side: int) -> list[tuple[slice, ...]]:
 
 
 def grown_block(block: tuple[slice, ...], shape: Sequence[int], halo: int
-           ) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+                ) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """``block`` grown by ``halo`` (clipped to ``shape``) and the block inside the grown one."""
     cut = tuple(slice(max(0, s.start - halo), min(n, s.stop + halo)) for s, n in zip(block, shape))
     inner = tuple(slice(s.start - c.start, s.stop - c.start) for s, c in zip(block, cut))
@@ -187,7 +187,7 @@ class ShallowClassifier:
             for block in grid_blocks(it.spatial_shape, side):
                 t = it.target[block]
                 cost = math.prod(s.stop - s.start for s in grown_block(block, it.spatial_shape,
-                                                                  halo)[0])
+                                                                       halo)[0])
                 for c in np.unique(t[t >= 0]):
                     by_class[int(c)].append((i, block, cost))
         queues = [[q[j] for j in rng.permutation(len(q))] for q in by_class if q]

@@ -48,7 +48,7 @@ from napari_unet.core.training.shallow import (
     grid_blocks,
     grown_block,
 )
-from napari_unet.core.training.targets import IGNORE, labelled
+from napari_unet.core.training.targets import IGNORE
 
 __all__ = ["TEACH_PIXELS", "Teaching", "teach", "wants_teacher"]
 
@@ -106,11 +106,7 @@ def wants_teacher(config: Any, data: TrainingSet, *, trained_start: bool) -> boo
         return False
     if config.teacher == "on":
         return True
-    if trained_start or data.items[0].image.ndim != 4:
-        return False
-    region = sum(it.target.size for it in data.items)
-    lab = sum(int(labelled(it.target).sum()) for it in data.items) + data.n_val_labelled
-    return lab < region / 3
+    return not trained_start and data.items[0].image.ndim == 4 and data.sparse
 
 
 def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
