@@ -20,15 +20,6 @@ TINY = {"depth": 2, "base_channels": 8, "patch_shape": [64, 64], "batch_size": 4
         "start": "none"}
 
 
-@pytest.fixture(scope="module")
-def nuclei(repo_root):
-    d = repo_root / "sample_data"
-    image = tifffile.imread(d / "fluo_nuclei_image.tif")[:256, :256]
-    strokes = tifffile.imread(d / "fluo_nuclei_strokes.tif")[:256, :256]
-    truth = tifffile.imread(d / "fluo_nuclei_truth.tif")[:256, :256] > 0
-    return image, strokes, truth
-
-
 @pytest.mark.slow
 def test_the_first_answer_comes_from_the_strokes_before_any_trainer(nuclei):
     image, strokes, truth = nuclei

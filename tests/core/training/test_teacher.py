@@ -19,15 +19,6 @@ from napari_unet.core.training.train import train_segment
 
 
 @pytest.fixture(scope="module")
-def nuclei(repo_root):
-    d = repo_root / "sample_data"
-    image = tifffile.imread(d / "fluo_nuclei_image.tif")[:256, :256]
-    strokes = tifffile.imread(d / "fluo_nuclei_strokes.tif")[:256, :256]
-    truth = tifffile.imread(d / "fluo_nuclei_truth.tif")[:256, :256] > 0
-    return image, strokes, truth
-
-
-@pytest.fixture(scope="module")
 def volume(repo_root):
     d = repo_root / "sample_data"
     crop = np.s_[16:56, 10:90, 10:90]  # painted on slices 25 and 50 here
