@@ -103,7 +103,7 @@ class TrainConfig:
         default) does it for sparse 3D semantic paintings in runs from random weights, never
         in 2D, after a shipped starting model or for a given model: the U-Net then answers
         about as the shallow classifier does, which lifted both 3D kinds measured (ovule
-        membranes +0.08, nuclei +0.09 IoU at 60 s from 1 % strokes) and ISBI membranes
+        membranes +0.15, nuclei +0.11 IoU at 60 s from 1 % strokes) and ISBI membranes
         (+0.08), but cost DSB nuclei 0.05 and phase-contrast cells 0.06
         (benchmarks/RESULTS.md). ``"on"`` teaches every semantic run.
     teacher_threshold : float

@@ -5,7 +5,9 @@ edges and texture at a few scales, per channel: :func:`skimage.feature.multiscal
 the ilastik recipe) learns the painted classes in well under a second on a CPU, on data no
 starting model knows. Extra trees rather than a random forest: on 1 % strokes of ISBI EM,
 DSB nuclei and Usiigaci cells (32 trees) they scored the same foreground IoU on held-out
-images (0.563 / 0.799 / 0.491 against 0.554 / 0.784 / 0.489) and fitted 2-3x faster.
+images (0.563 / 0.799 / 0.491 against 0.554 / 0.784 / 0.489) and fitted 2-3x faster. Volumes
+get a random forest: from a few hundred painted voxels of the ovule membranes it scored 0.57
+where extra trees scored 0.32 (benchmarks/RESULTS.md).
 The Train widget shows it from the first seconds of a run until the U-Net matches it on the
 held-out strokes (:meth:`ShallowClassifier.held_out_iou` counts pixels exactly as the U-Net's
 validation does, :func:`~napari_unet.core.training.validation.evaluate`); the model that is
@@ -130,7 +132,7 @@ class ShallowClassifier:
         ValueError
             For a regression set (no classes to learn), or when no training pixel is labelled.
         """
-        from sklearn.ensemble import ExtraTreesClassifier
+        from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
         if data.task == "regression":
             raise ValueError("ShallowClassifier.fit: expected a semantic or instances training "
@@ -157,7 +159,10 @@ class ShallowClassifier:
             raise ValueError("ShallowClassifier.fit: no labelled training pixels (target >= 0) "
                              "in the training set; paint at least two classes")
         x, y = np.concatenate(xs), np.concatenate(ys)
-        forest = ExtraTreesClassifier(
+        # volumes: a random forest (best splits on bootstrap samples); on the ovule strokes it
+        # scored 0.57 where extra trees scored 0.32 (benchmarks/RESULTS.md)
+        kind = RandomForestClassifier if self.dims == 3 else ExtraTreesClassifier
+        forest = kind(
             n_estimators=self.n_estimators, min_samples_leaf=5, max_features="sqrt",
             class_weight="balanced", n_jobs=-1, random_state=self.seed)
         forest.fit(x, y)

@@ -15,7 +15,8 @@ painted-pixel counts count strokes only.
 The U-Net learns to answer about as the teacher does: it gains where the shallow classifier is
 better than what the U-Net learns from the strokes alone, and loses where it is worse
 (benchmarks/RESULTS.md, 1 % strokes, random weights, medians of 3 seeds at 60 s, teacher on
-against off: 3D ovule membranes 0.558 / 0.474, 3D nuclei 0.664 / 0.570, ISBI membranes
+against off: 3D ovule membranes 0.558 / 0.474 (0.625 with the 3D random forest and sigma 16
+that volumes now get), 3D nuclei 0.664 / 0.570 (0.678), ISBI membranes
 0.585 / 0.508, but DSB nuclei 0.727 / 0.780 and Usiigaci cells 0.554 / 0.615; after the
 shipped starting models, in a scratch run with a random forest as the teacher, DSB nuclei
 fell 0.930 -> 0.860 and cells 0.793 -> 0.770). Nothing
@@ -55,6 +56,9 @@ __all__ = ["TEACH_PIXELS", "Teaching", "teach", "wants_teacher"]
 #: Most pixels (2D) or voxels (3D) the teacher featurises per run and label update, halos
 #: included: a few seconds of CPU (a voxel's features cost ~15x a pixel's).
 TEACH_PIXELS = {2: 8_000_000, 3: 2_000_000}
+#: The teacher's largest feature scale (2D, 3D): in volumes sigma 16 lifted the ovule's shallow
+#: answer from 0.47 to 0.61 IoU (random forest; benchmarks/RESULTS.md).
+TEACH_SIGMA = {2: 8.0, 3: 16.0}
 
 
 @dataclass
@@ -138,9 +142,9 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
     painted = {int(c) for it in data.items for c in np.unique(it.target[it.target >= 0])}
     if len(painted) < 2:
         return None
-    shallow = ShallowClassifier(seed=seed).fit(data)
-    scores = [v for v in shallow.held_out_iou(data) if v is not None]
     dims = data.items[0].image.ndim - 1
+    shallow = ShallowClassifier(seed=seed, sigma_max=TEACH_SIGMA[dims]).fit(data)
+    scores = [v for v in shallow.held_out_iou(data) if v is not None]
     budget = TEACH_PIXELS[dims] if max_pixels is None else int(max_pixels)
     targets = [it.target.copy() for it in data.items]
     held_out = _held_out_masks(data)
