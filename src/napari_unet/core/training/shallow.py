@@ -30,7 +30,8 @@ from napari_unet.core.metrics import confusion_counts, iou_from_confusion
 from napari_unet.core.training.dataset import TrainingSet
 from napari_unet.core.training.validation import MAX_VAL_TILES
 
-__all__ = ["ShallowClassifier", "grid_blocks", "grown_block", "pixel_features"]
+__all__ = ["ShallowClassifier", "grid_blocks", "grown_block", "pixel_features",
+           "prediction_blocks"]
 
 #: Side of a block featurised at once (2D, 3D) in images bigger than :data:`WHOLE`.
 BLOCK_SIDE = {2: 512, 3: 64}
@@ -65,6 +66,15 @@ def grid_blocks(shape: Sequence[int], side: int) -> list[tuple[slice, ...]]:
     counts = [max(1, math.ceil(n / side)) for n in shape]
     return [tuple(slice(j * side, min((j + 1) * side, n)) for j, n in zip(index, shape))
             for index in np.ndindex(*counts)]
+
+
+def prediction_blocks(shape: Sequence[int]) -> list[tuple[slice, ...]]:
+    """The blocks a prediction featurises one at a time (:meth:`ShallowClassifier.predict_proba`,
+    the teacher): the whole image up to :data:`WHOLE` pixels, else blocks of
+    :data:`BLOCK_SIDE`."""
+    dims = len(shape)
+    side = max(shape) if math.prod(shape) <= WHOLE[dims] else BLOCK_SIDE[dims]
+    return grid_blocks(shape, side)
 
 
 def grown_block(block: tuple[slice, ...], shape: Sequence[int], halo: int
@@ -252,8 +262,7 @@ class ShallowClassifier:
         spatial = img.shape[1:]
         out = np.zeros((self.n_classes, *spatial), np.float32)
         halo = _halo(self.sigma_max)
-        side = max(spatial) if math.prod(spatial) <= WHOLE[self.dims] else BLOCK_SIDE[self.dims]
-        for block in grid_blocks(spatial, side):
+        for block in prediction_blocks(spatial):
             out[(slice(None), *block)] = self._block_proba(img, block, halo)
         return out
 

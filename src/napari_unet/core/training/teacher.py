@@ -42,13 +42,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.training.dataset import TrainingSet
-from napari_unet.core.training.shallow import (
-    BLOCK_SIDE,
-    WHOLE,
-    ShallowClassifier,
-    grid_blocks,
-    grown_block,
-)
+from napari_unet.core.training.shallow import ShallowClassifier, grown_block, prediction_blocks
 from napari_unet.core.training.targets import IGNORE
 
 __all__ = ["TEACH_PIXELS", "Teaching", "teach", "wants_teacher"]
@@ -185,10 +179,5 @@ def _blocks(data: TrainingSet, rng: np.random.Generator
             ) -> list[tuple[int, tuple[slice, ...]]]:
     """The blocks to predict: whole items when they fit in one featurisation, else the
     shallow classifier's blocks; in a seeded random order (so a budget spreads out)."""
-    dims = data.items[0].image.ndim - 1
-    out: list[tuple[int, tuple[slice, ...]]] = []
-    for i, it in enumerate(data.items):
-        side = (max(it.spatial_shape) if math.prod(it.spatial_shape) <= WHOLE[dims]
-                else BLOCK_SIDE[dims])
-        out += [(i, b) for b in grid_blocks(it.spatial_shape, side)]
+    out = [(i, b) for i, it in enumerate(data.items) for b in prediction_blocks(it.spatial_shape)]
     return [out[j] for j in rng.permutation(len(out))]

@@ -30,8 +30,7 @@ def mean_iou(values: Any) -> float | None:
 
 def unet_matches(unet: float, shallow: float) -> bool:
     """Whether the U-Net's mean held-out IoU matches the shallow classifier's: reaches it
-    less :data:`STROKE_TIE` (the one rule of the preview, the teacher and the end-of-training
-    warning)."""
+    less :data:`STROKE_TIE` (the one rule of the preview and the end-of-training warning)."""
     return unet >= shallow - STROKE_TIE
 
 
