@@ -84,13 +84,19 @@ def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(n
 
 
 
-def test_a_volume_gets_no_shallow_preview(repo_root):
+def test_a_volume_gets_a_shallow_first_answer_right_on_slices_nobody_painted(repo_root):
     d = repo_root / "sample_data"
     crop = np.s_[16:56, 10:90, 10:90]  # painted on slices 25 and 50 here
-    image = tifffile.imread(d / "nuclei3d_image.tif")[crop]
-    strokes = tifffile.imread(d / "nuclei3d_strokes.tif")[crop]
+    image, strokes, truth = (tifffile.imread(d / f"nuclei3d_{k}.tif")[crop]
+                             for k in ("image", "strokes", "truth"))
     config = TrainConfig(max_steps=2, axes="ZYX", dims=3, **{**TINY, "patch_shape": [16, 48, 48]})
     pv = Previewer(Normalization.from_dict(config.normalization), image, "ZYX",
                    threading.Event())
     pv.refit(first_answer_data(config, [(image, strokes)], pv.norm))
-    assert pv.shallow is None and pv.source() == ""
+    assert pv.shallow is not None and pv.shallow.dims == 3 and pv.shallow.sigma_max == 16
+    data, source = pv.predict(image, "ZYX")
+    assert source == "shallow" and data.shape == image.shape
+    unpainted = (strokes == 0).all(axis=(1, 2))  # whole slices without a stroke
+    assert unpainted.sum() > 30
+    fg, true = data[unpainted] == 2, truth[unpainted] > 0
+    assert (fg & true).sum() / (fg | true).sum() > 0.5  # foreground IoU away from the strokes

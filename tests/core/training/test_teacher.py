@@ -119,6 +119,11 @@ def test_a_3d_run_from_random_weights_is_taught_and_says_so(volume):
     card = model.meta["training"]["teacher"]
     assert card["pixels"] == tr.teaching.pixels > 0
     assert tr.sampler.data is tr.teaching.data
+    # the volume's preview shows this teacher (no second fit) until the U-Net matches it
+    pv = Previewer(tr.net.normalization, volume[0], "ZYX", threading.Event())
+    pv.attach(tr)
+    pv.refit(tr.data)
+    assert pv.shallow is tr.teaching.shallow
 
 
 def test_a_given_model_is_not_taught(nuclei, tiny, volume):

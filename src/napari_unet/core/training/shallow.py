@@ -6,8 +6,9 @@ the ilastik recipe) learns the painted classes in well under a second on a CPU, 
 starting model knows. Extra trees rather than a random forest: on 1 % strokes of ISBI EM,
 DSB nuclei and Usiigaci cells (32 trees) they scored the same foreground IoU on held-out
 images (0.563 / 0.799 / 0.491 against 0.554 / 0.784 / 0.489) and fitted 2-3x faster. Volumes
-get a random forest: from a few hundred painted voxels of the ovule membranes it scored 0.57
-where extra trees scored 0.32 (benchmarks/RESULTS.md).
+get a random forest and scales up to 16 voxels: from a few hundred painted voxels of the ovule
+membranes it scored 0.57 where extra trees scored 0.32, and sigma 16 lifted a random forest
+from 0.47 to 0.61 (benchmarks/RESULTS.md).
 The Train widget shows it from the first seconds of a run until the U-Net matches it on the
 held-out strokes (:meth:`ShallowClassifier.held_out_iou` counts pixels exactly as the U-Net's
 validation does, :func:`~napari_unet.core.training.validation.evaluate`); the model that is
@@ -37,6 +38,9 @@ __all__ = ["ShallowClassifier", "grid_blocks", "grown_block", "pixel_features",
 BLOCK_SIDE = {2: 512, 3: 64}
 #: Images up to this many pixels are featurised in one go (features: 64 or 80 bytes a pixel).
 WHOLE = {2: 2_100_000, 3: 1_100_000}
+#: Largest feature scale by spatial dimensions when ``sigma_max`` is None: in volumes sigma 16
+#: lifted the ovule's answer from 0.47 to 0.61 IoU (random forest; benchmarks/RESULTS.md).
+SIGMA_MAX = {2: 8.0, 3: 16.0}
 #: Featurised pixels per fit when ``max_pixels`` is None (a 3D voxel costs ~15x a 2D pixel:
 #: about 0.13 us and 2 us on one CPU core: a second in 2D, two in 3D).
 FIT_PIXELS = {2: 2_000_000, 3: 1_000_000}
@@ -86,12 +90,14 @@ def grown_block(block: tuple[slice, ...], shape: Sequence[int], halo: int
 
 
 class ShallowClassifier:
-    """A pixel classifier (extra trees) on multiscale features, fitted on painted pixels.
+    """A pixel classifier on multiscale features, fitted on painted pixels (extra trees in 2D,
+    a random forest in 3D).
 
     Parameters
     ----------
-    sigma_max : float
-        Largest feature scale (pixels); scales are 1, 2, 4, ... up to it.
+    sigma_max : float or None
+        Largest feature scale (pixels); scales are 1, 2, 4, ... up to it. None:
+        :data:`SIGMA_MAX` of the data's dimensions (8 in 2D, 16 in 3D), set by :meth:`fit`.
     n_estimators : int
         Trees of the forest.
     max_samples : int
@@ -111,14 +117,15 @@ class ShallowClassifier:
         Pixels the forest learnt from.
     """
 
-    def __init__(self, *, sigma_max: float = 8.0, n_estimators: int = 32,
+    def __init__(self, *, sigma_max: float | None = None, n_estimators: int = 32,
                  max_samples: int = 5000, max_pixels: int | None = None, seed: int = 0) -> None:
-        if not sigma_max >= 1.0:
+        if sigma_max is not None and not sigma_max >= 1.0:
             raise ValueError(f"sigma_max: expected a scale >= 1 pixel, found {sigma_max!r}")
         if n_estimators < 1 or max_samples < 1:
             raise ValueError(f"n_estimators and max_samples: expected >= 1, found "
                              f"{n_estimators} and {max_samples}")
-        self.sigma_max = float(sigma_max)
+        self.scale = None if sigma_max is None else float(sigma_max)
+        self.sigma_max = self.scale or SIGMA_MAX[2]
         self.n_estimators = int(n_estimators)
         self.max_samples = int(max_samples)
         self.max_pixels = max_pixels
@@ -152,6 +159,7 @@ class ShallowClassifier:
         self.n_classes = int(data.n_classes)
         self.n_channels = int(items[0].image.shape[0])
         self.dims = items[0].image.ndim - 1
+        self.sigma_max = self.scale or SIGMA_MAX[self.dims]
         rng = np.random.default_rng(self.seed)
         units, halo = self._fit_units(data, rng)
         picks = self._draw(data, units, rng)

@@ -50,9 +50,6 @@ __all__ = ["TEACH_PIXELS", "Teaching", "teach", "wants_teacher"]
 #: Most pixels (2D) or voxels (3D) the teacher featurises per run and label update, halos
 #: included: a few seconds of CPU (a voxel's features cost ~15x a pixel's).
 TEACH_PIXELS = {2: 8_000_000, 3: 2_000_000}
-#: The teacher's largest feature scale (2D, 3D): in volumes sigma 16 lifted the ovule's shallow
-#: answer from 0.47 to 0.61 IoU (random forest; benchmarks/RESULTS.md).
-TEACH_SIGMA = {2: 8.0, 3: 16.0}
 
 
 @dataclass
@@ -137,7 +134,7 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
     if len(painted) < 2:
         return None
     dims = data.items[0].image.ndim - 1
-    shallow = ShallowClassifier(seed=seed, sigma_max=TEACH_SIGMA[dims]).fit(data)
+    shallow = ShallowClassifier(seed=seed).fit(data)
     scores = [v for v in shallow.held_out_iou(data) if v is not None]
     budget = TEACH_PIXELS[dims] if max_pixels is None else int(max_pixels)
     targets = [it.target.copy() for it in data.items]
