@@ -127,3 +127,30 @@ def test_a_volume_preview_covers_a_slab_around_the_current_slice(make_napari_vie
     # a 2D model previews the current slice, a screen's worth of it
     index2d = view_request(viewer, [layer], "TZYX", dims=2)[0]
     assert index2d[:2] == (1, 59) and index2d[2] == slice(0, 500)
+
+
+@pytest.mark.slow
+def test_a_3d_run_shows_its_first_answer_on_a_slab_around_the_slice(make_napari_viewer, qtbot,
+                                                                     repo_root):
+    import tifffile
+
+    from napari_unet.core.training.preview import PREVIEW_SLAB
+
+    d = repo_root / "sample_data"
+    image, strokes = (tifffile.imread(d / f"nuclei3d_{k}.tif") for k in ("image", "strokes"))
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei", metadata={"axes": "ZYX"})
+    viewer.add_labels(strokes, name="nuclei paint")
+    viewer.dims.set_point(0, 50)
+    train = dock(viewer, "Train")
+    tiny(train, steps=20, patch=32, dims="3D")
+    train.image_combo.setCurrentText("nuclei")
+    train.labels_combo.setCurrentText("nuclei paint")
+    train.start()
+    assert train.worker is not None, train.status.text()
+    # before the U-Net has learnt anything, the shallow classifier answers, in 3D
+    qtbot.waitUntil(lambda: train._preview_source.startswith("shallow"), timeout=60_000)
+    shown = (viewer.layers["nuclei preview"].data > 0).any((1, 2))
+    assert shown[50] and shown.sum() == PREVIEW_SLAB  # the slab around the slice, not the stack
+    wait_idle(qtbot, train)
+    assert train.state.model is not None, train.status.text()
