@@ -38,10 +38,11 @@ PREVIEW_SHARE = 0.1
 #: Preview tiles (pixels per side): Stop is checked between two of them.
 PREVIEW_TILE = 256
 #: Most pixels per side of the region a preview covers, by the model's dimensions: a screen in
-#: 2D; in 3D with :data:`PREVIEW_SLAB` slices about 600 000 voxels, which the shallow first
-#: answer predicts in about 2 s and the U-Net in 2-9 s on 2 CPU cores (3 and 3-14 us a voxel
-#: on the 3D samples), where a whole stack under a 1024 x 1024 view would take minutes.
-PREVIEW_SIDE = {2: 1024, 3: 192}
+#: 2D; in 3D with :data:`PREVIEW_SLAB` slices about 260 000 voxels, which the shallow
+#: classifier predicts in 0.8 s and the shipped 3D nuclei start in 1.9 s on 2 CPU cores (one
+#: forward pass, so Stop waits for it), where a whole stack under a 1024 x 1024 view would take
+#: minutes (benchmarks/RESULTS.md).
+PREVIEW_SIDE = {2: 1024, 3: 128}
 #: Slices of a volume a 3D model's preview covers, centred on the current one.
 PREVIEW_SLAB = 16
 
