@@ -3,7 +3,8 @@
 Until the U-Net matches it on the held-out strokes (within :data:`STROKE_TIE`), a preview
 comes from a shallow pixel classifier fitted on the strokes in about a second
 (:mod:`~napari_unet.core.training.shallow`); from then on from the U-Net's weights of the
-moment. Previews are predicted tile by tile with Stop checked between tiles, take at most
+moment. Previews are predicted tile by tile with Stop checked between tiles (between
+forward passes, which may hold several tiles, for the U-Net), take at most
 :data:`PREVIEW_SHARE` of the training time, and their time is left out of the trainer's
 budget. Volumes too: with the random forest and scales up to 16 voxels they get
 (:mod:`~napari_unet.core.training.shallow`), what the live loop shows on the 3D ovule rose from
