@@ -6,9 +6,11 @@ more at 20 s and 40 s over the preview's biggest mistakes (from the truth), neve
 records what the widget does (refit the shallow classifier on new strokes, show it until the
 U-Net's held-out IoU reaches its own, preview the first image's view in 10 % of the wall time,
 left out of the training budget). At each time point the clock and the budget pause while a
-snapshot is scored on held-out dev images (``engine``: what is shown; ``U-Net`` alone; ``forest``:
-the ilastik loop, ``bench_quality.run_rf`` refitted at each stroke batch, its later strokes where
-*its* preview is wrong, shown once fitted and previewed on a simulated timeline), at the first
+snapshot is scored on held-out dev images (``engine``: what is shown, a shallow classifier
+normalised as the preview is, by its fitting rule and the first image's statistics; ``U-Net``
+alone; ``forest``: the ilastik loop, ``bench_quality.run_rf`` refitted at each stroke batch,
+its later strokes where *its* preview is wrong, shown once fitted and previewed on a simulated
+timeline), at the first
 record after the time point (0 = nothing shown yet); medians over seeds. Kinds: ``em`` (ISBI, 3
 images; membrane IoU on 5), ``nuclei`` (DSB, 4; foreground IoU and object F1 at IoU 0.5 on 20),
 ``cells`` (Usiigaci, 2; the same on 3), ``nuclei3d`` (PlantSeg top half painted on 3 slices,

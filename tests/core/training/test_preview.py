@@ -84,6 +84,7 @@ def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(n
 
 
 
+@pytest.mark.slow
 def test_a_volume_gets_a_shallow_first_answer_right_on_slices_nobody_painted(repo_root):
     d = repo_root / "sample_data"
     crop = np.s_[16:56, 10:90, 10:90]  # painted on slices 25 and 50 here
