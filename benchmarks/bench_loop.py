@@ -10,11 +10,11 @@ snapshot is scored on held-out dev images (``engine``: what is shown, a shallow 
 normalised as the preview is, by its fitting rule and the first image's statistics; ``U-Net``
 alone; ``forest``: the ilastik loop, ``bench_quality.run_rf`` refitted at each stroke batch,
 its later strokes where *its* preview is wrong, shown once fitted and previewed on a simulated
-timeline), at the first
-record after the time point (0 = nothing shown yet); medians over seeds. Kinds: ``em`` (ISBI, 3
-images; membrane IoU on 5), ``nuclei`` (DSB, 4; foreground IoU and object F1 at IoU 0.5 on 20),
-``cells`` (Usiigaci, 2; the same on 3), ``nuclei3d`` (PlantSeg top half painted on 3 slices,
-bottom half scored; 3D), ``ovule3d`` (PlantSeg ovule membranes, the same split on 3 of 32
+timeline), at the first record after the time point (0 = nothing shown yet); medians over
+seeds. Kinds: ``em`` (ISBI, 3 images; membrane IoU on 5), ``nuclei`` (DSB, 4; foreground IoU
+and object F1 at IoU 0.5 on 20), ``cells`` (Usiigaci, 2; the same on 3), ``nuclei3d``
+(PlantSeg top half painted on 3 slices, bottom half scored; 3D), ``ovule3d`` (PlantSeg ovule
+membranes, the same split on 3 of 32
 slices; boundary IoU). Last, Stop pressed 3 times (Continue between) on an 8000 x 8000 dask image
 while its 1024 x 1024 view is previewed between records: the wait, the previews' share. Run
 ``.venv/bin/python benchmarks/bench_loop.py`` (all, 3 seeds; ``--quick``: a one-minute smoke run).
