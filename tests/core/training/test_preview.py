@@ -83,7 +83,6 @@ def test_the_u_net_preview_shows_the_class_prior_correction_the_model_will_get(n
     assert (data == rare + 1).sum() > (raw == rare + 1).sum()
 
 
-
 @pytest.mark.slow
 def test_a_volume_gets_a_shallow_first_answer_right_on_slices_nobody_painted(repo_root):
     d = repo_root / "sample_data"

@@ -165,4 +165,3 @@ def test_the_preview_shows_the_teacher_the_run_learns_from(nuclei, tiny):
     pv.refit(tr.data)  # no second fit on the same strokes
     assert pv.shallow is tr.teaching.shallow
     assert pv.shallow_iou == tr.teaching.held_out_iou
-

@@ -28,7 +28,7 @@ from napari_unet.core.training.config import TrainConfig
 from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
 from napari_unet.core.training.loop import Trainer, validation_region
 from napari_unet.core.training.prior import corrected_classes
-from napari_unet.core.training.shallow import ShallowClassifier
+from napari_unet.core.training.shallow import ShallowClassifier, grid_blocks
 from napari_unet.core.training.validation import STROKE_TIE, mean_iou, unet_matches
 
 __all__ = ["PREVIEW_SHARE", "PREVIEW_SIDE", "PREVIEW_SLAB", "PREVIEW_TILE", "STROKE_TIE",
@@ -174,11 +174,9 @@ class Previewer:
         block = np.moveaxis(block, axes.index("C"), 0) if "C" in axes else block[None]
         spatial = block.shape[1:]
         out = np.zeros(spatial, np.uint8)
-        for corner in np.ndindex(*(-(-s // PREVIEW_TILE) for s in spatial)):
+        for inner in grid_blocks(spatial, PREVIEW_TILE):
             if self.stop.is_set():  # checked between tiles, as for the U-Net
                 return None
-            inner = tuple(slice(c * PREVIEW_TILE, min(s, (c + 1) * PREVIEW_TILE))
-                          for c, s in zip(corner, spatial))
             out[inner] = self.shallow.block_proba(block, inner).argmax(0) + 1
         return out
 

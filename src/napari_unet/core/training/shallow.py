@@ -124,8 +124,8 @@ class ShallowClassifier:
         if n_estimators < 1 or max_samples < 1:
             raise ValueError(f"n_estimators and max_samples: expected >= 1, found "
                              f"{n_estimators} and {max_samples}")
-        self.scale = None if sigma_max is None else float(sigma_max)
-        self.sigma_max = self.scale or SIGMA_MAX[2]
+        self._scale = None if sigma_max is None else float(sigma_max)
+        self.sigma_max = self._scale or SIGMA_MAX[2]
         self.n_estimators = int(n_estimators)
         self.max_samples = int(max_samples)
         self.max_pixels = max_pixels
@@ -136,10 +136,9 @@ class ShallowClassifier:
         self.n_samples = 0
         self._forest = None
         self._columns = np.zeros(0, np.int64)
-        # per item featurised whole by fit: the flat indices of its held-out pixels and their
-        # features (held_out_iou reads them instead of featurising the item again)
-        self._held_out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._fitted_items: list = []
+        # per item featurised whole by fit: the item, the flat indices of its held-out pixels
+        # and their features (held_out_iou reads them instead of featurising the item again)
+        self._held_out: dict[int, tuple[object, np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: TrainingSet) -> ShallowClassifier:
@@ -163,7 +162,7 @@ class ShallowClassifier:
         self.n_classes = int(data.n_classes)
         self.n_channels = int(items[0].image.shape[0])
         self.dims = items[0].image.ndim - 1
-        self.sigma_max = self.scale or SIGMA_MAX[self.dims]
+        self.sigma_max = self._scale or SIGMA_MAX[self.dims]
         rng = np.random.default_rng(self.seed)
         units, halo = self._fit_units(data, rng)
         picks = self._draw(data, units, rng)
@@ -181,7 +180,7 @@ class ShallowClassifier:
             whole = all(s.stop - s.start == n for s, n in zip(cut, it.spatial_shape))
             if whole and it.val_target is not None:  # features of the untiled item
                 where = np.flatnonzero(it.val_target.ravel() >= 0)
-                self._held_out[i] = (where, rows[where])
+                self._held_out[i] = (it, where, rows[where])
         if not xs:
             raise ValueError("ShallowClassifier.fit: no labelled training pixels (target >= 0) "
                              "in the training set; paint at least two classes")
@@ -194,7 +193,6 @@ class ShallowClassifier:
             class_weight="balanced", n_jobs=-1, random_state=self.seed)
         forest.fit(x, y)
         self._forest = forest
-        self._fitted_items = list(items)
         self._columns = np.asarray(forest.classes_, np.int64)
         self.n_samples = int(y.size)
         return self
@@ -346,8 +344,8 @@ class ShallowClassifier:
             if it.val_target is None:
                 continue
             mine = [b for j, b in blocks if j == i and (it.val_target[b] >= 0).any()]
-            if i in self._held_out and it is self._fitted_items[i]:
-                where, rows = self._held_out[i]
+            if i in self._held_out and self._held_out[i][0] is it:
+                _, where, rows = self._held_out[i]
                 at = np.unravel_index(where, it.spatial_shape)
                 for block in mine:  # the fit's features of this item's held-out pixels
                     pick = np.logical_and.reduce([(a >= b.start) & (a < b.stop)

@@ -44,6 +44,7 @@ import numpy as np
 from napari_unet.core.training.dataset import TrainingSet
 from napari_unet.core.training.shallow import ShallowClassifier, grown_block, prediction_blocks
 from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.validation import mean_iou
 
 __all__ = ["TEACH_PIXELS", "Teaching", "teach", "wants_teacher"]
 
@@ -135,7 +136,7 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
         return None
     dims = data.items[0].image.ndim - 1
     shallow = ShallowClassifier(seed=seed).fit(data)
-    scores = [v for v in shallow.held_out_iou(data) if v is not None]
+    score = mean_iou(shallow.held_out_iou(data))
     budget = TEACH_PIXELS[dims] if max_pixels is None else int(max_pixels)
     targets = [it.target.copy() for it in data.items]
     held_out = _held_out_masks(data)
@@ -160,7 +161,6 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
     counts = np.bincount(np.concatenate([t[t >= 0] for t in targets]),
                          minlength=data.n_classes)[: data.n_classes]
     taught = replace(data, items=items, class_counts=counts.astype(data.class_counts.dtype))
-    score = float(np.mean(scores)) if scores else None
     return Teaching(taught, data, shallow, added, predicted, score, time.perf_counter() - t0)
 
 
