@@ -145,11 +145,6 @@ def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def _mean(values: Any) -> float | None:
-    vals = [v for v in (values or []) if v is not None]
-    return float(np.mean(vals)) if vals else None
-
-
 def normalised(trainer: Trainer, image: Any, rule: tuple[Any, Any] | None = None
                ) -> np.ndarray:
     """``(1, *spatial)`` float32: ``image`` as the U-Net sees it (one-channel images), or as

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_unet.core.normalize import Normalization
 from napari_unet.core.progress import run
 from napari_unet.core.training.config import TrainConfig
 from napari_unet.core.training.dataset import prepare_pairs
 from napari_unet.core.training.loop import Trainer
-from napari_unet.core.training.preview import Previewer
+from napari_unet.core.training.preview import Previewer, first_answer_data
 from napari_unet.core.training.targets import IGNORE
 from napari_unet.core.training.teacher import teach, wants_teacher
 from napari_unet.core.training.train import train_segment
@@ -108,6 +109,7 @@ def test_a_3d_run_from_random_weights_is_taught_and_says_so(volume):
     model = run(train_segment(tr), records.append)
     prepare = next(r for r in records if r.phase == "prepare")
     assert "shallow teacher" in prepare.message
+    assert tr.affinity == 0.0  # the affinity term is for 2D strokes
     assert tr.teaching is not None and tr.teaching.source is tr.data
     # the teacher labels the slices nobody painted
     target = tr.teaching.data.items[0].target
@@ -165,3 +167,24 @@ def test_the_preview_shows_the_teacher_the_run_learns_from(nuclei, tiny):
     pv.refit(tr.data)  # no second fit on the same strokes
     assert pv.shallow is tr.teaching.shallow
     assert pv.shallow_iou == tr.teaching.held_out_iou
+
+
+def test_the_first_answer_teaches_without_a_second_fit(nuclei, tiny):
+    image, strokes, _ = nuclei
+    half = strokes.copy()
+    half[:, 128:] = 0
+    taught = {}
+    for name, painted in (("same", strokes), ("changed", half)):
+        config = TrainConfig(max_steps=1, teacher="on", **tiny)
+        pv = Previewer(Normalization.from_dict(config.normalization), image, "YX",
+                       threading.Event())
+        pv.refit(first_answer_data(config, [(image, strokes)], pv.norm))
+        tr = Trainer(config, [(image, painted)], device="cpu")
+        pv.attach(tr)
+        run(train_segment(tr))
+        taught[name] = (pv, tr.teaching)
+    pv, teaching = taught["same"]
+    assert teaching.shallow is pv.shallow and teaching.held_out_iou == pv.shallow_iou
+    assert teaching.pixels > 0
+    pv, teaching = taught["changed"]  # the strokes changed before it taught: its own fit
+    assert teaching.shallow is not pv.shallow and teaching.pixels > 0

@@ -24,6 +24,7 @@ from napari_unet.core.io import to_numpy
 from napari_unet.core.model import UNet
 from napari_unet.core.normalize import Normalization
 from napari_unet.core.prediction.network import channels_last_format
+from napari_unet.core.training.affinity import affinity_weight
 from napari_unet.core.training.architecture import class_names, grow_head, model_for, patch_shape
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.config import TrainConfig, TrainProgress
@@ -35,7 +36,7 @@ from napari_unet.core.training.prior import apply_prior, wants_prior
 from napari_unet.core.training.sampling import PatchSampler, validation_tiles
 from napari_unet.core.training.schedule import auto_batch_size, lr_factor
 from napari_unet.core.training.segment import Segment, run_segment
-from napari_unet.core.training.teacher import Teaching, teach, wants_teacher
+from napari_unet.core.training.teacher import Teaching, same_strokes, teach, wants_teacher
 from napari_unet.core.training.validation import MAX_VAL_TILES
 
 __all__ = ["Trainer", "validation_region"]
@@ -142,6 +143,7 @@ class Trainer:
         self.notes: list[str] = []
         #: What the shallow teacher added to the strokes now sampled (``config.teacher``).
         self.teaching: Teaching | None = None
+        self._offered: tuple[Any, TrainingSet, float | None] | None = None
         self._use(data)
 
     # ------------------------------------------------------------------ data
@@ -162,6 +164,9 @@ class Trainer:
         """Sample from ``data`` from the next step on (sampler, tiles, loss, counters)."""
         self.data = data
         self.teaching, self._teach_due = None, True
+        #: Weight of the affinity term for these strokes (``config.affinity``).
+        self.affinity = affinity_weight(self.config, data, trained_start=self.given
+                                        or self.start_steps > 0)
         self._sample_from(data)
         tiles = validation_tiles(data, context=tuple(max(8, p // 4) for p in self.patch))
         if len(tiles) > MAX_VAL_TILES:  # dense masks: a spread-out sample keeps it cheap
@@ -178,6 +183,13 @@ class Trainer:
         self.sampler = PatchSampler(data, self._in_shape, balance=self.config.balance,
                                     seed=self.config.seed + len(self.segments))
 
+    def offer_shallow(self, shallow: Any, data: TrainingSet, held_out_iou: float | None
+                      ) -> None:
+        """Offer a shallow classifier fitted on ``data`` (a live run's first answer) to the
+        teacher: when the run's strokes are still those of ``data``, it teaches with it
+        instead of fitting the same classifier again (1-3 s of a volume's budget)."""
+        self._offered = (shallow, data, held_out_iou)
+
     def teach(self, stop: Any = None) -> str:
         """Add the shallow teacher's confident pixels to the strokes sampled from, once per
         set of strokes, where ``config.teacher`` wants it
@@ -190,8 +202,12 @@ class Trainer:
         if not wants_teacher(self.config, self.data, trained_start=self.given
                              or self.start_steps > 0):
             return ""
+        offered, self._offered = self._offered, None
+        fitted = (offered[0], offered[2]) if offered is not None and same_strokes(
+            offered[1], self.data) else None
         taught = teach(self.data, threshold=self.config.teacher_threshold,
-                       seed=self.config.seed, stop=stop.is_set if stop is not None else None)
+                       seed=self.config.seed, stop=stop.is_set if stop is not None else None,
+                       fitted=fitted)
         if taught is None:
             self._teach_due = stop is not None and stop.is_set()
             return ""
@@ -249,6 +265,7 @@ class Trainer:
             message=(f"{len(d.items)} sample(s), {d.n_train_labelled} labelled pixels for "
                      f"training, {d.n_val_labelled} held out; patches {self.patch}, batch "
                      f"{self.batch_size}; {self.precision.words}; starts from {self.start}"
+                     + (f"; affinity term {self.affinity:g}" if self.affinity else "")
                      + (f"; {extra}" if extra else "")),
         )
 

@@ -11,7 +11,9 @@ budget. Volumes too: with the random forest and scales up to 16 voxels they get
 0.14 / 0.41 / 0.50 IoU at 5 / 10 / 20 s (the U-Net from random weights) to 0.55
 (benchmarks/RESULTS.md, run 19). Where the trainer has its shallow teacher
 (:mod:`~napari_unet.core.training.teacher`) for the strokes of the moment, that classifier is
-the one shown (no second fit). The model that is saved and predicted with is always the U-Net.
+the one shown (no second fit), and the other way round: the first answer, fitted before the
+trainer exists, is what the teacher labels with while the strokes are unchanged. The model
+that is saved and predicted with is always the U-Net.
 """
 
 from __future__ import annotations
@@ -74,16 +76,20 @@ class Previewer:
         self.shallow: ShallowClassifier | None = None
         self.shallow_options = dict(shallow_options or {})
         self.shallow_iou: float | None = None
+        self.fitted_on: TrainingSet | None = None
         self.spent = 0.0
         self.shown = ""
         self.unet_won = False
 
     def attach(self, trainer: Trainer) -> None:
-        """Preview for ``trainer`` from now on (its normalisation, its data, its budget)."""
+        """Preview for ``trainer`` from now on (its normalisation, its data, its budget); the
+        first answer, fitted with the trainer's rule, is offered to its teacher."""
         self.trainer = trainer
         if trainer.net.normalization != self.norm:  # a starting model brings its own rule
             self.norm = trainer.net.normalization
             self.stats = self.norm.stats(self.image, axes=self.axes)
+        elif self.shallow is not None and self.fitted_on is not None and not self.shallow_options:
+            trainer.offer_shallow(self.shallow, self.fitted_on, self.shallow_iou)
 
     def refit(self, data: Any) -> None:
         """(Re)fit the shallow classifier on the training strokes of ``data``; where the
@@ -93,11 +99,13 @@ class Previewer:
         taught = self.trainer.teaching if self.trainer is not None else None
         if taught is not None and taught.source is data and not self.shallow_options:
             self.shallow, self.shallow_iou = taught.shallow, taught.held_out_iou
+            self.fitted_on = data
             return
         t = time.perf_counter()
         seed = self.trainer.config.seed if self.trainer is not None else 0
         self.shallow = ShallowClassifier(seed=seed, **self.shallow_options).fit(data)
         self.shallow_iou = mean_iou(self.shallow.held_out_iou(data))
+        self.fitted_on = data
         if self.trainer is not None:
             self.trainer.exclude_time(time.perf_counter() - t)
 

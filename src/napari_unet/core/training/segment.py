@@ -18,6 +18,7 @@ import torch
 
 from napari_unet.core.devices import empty_cache, is_out_of_memory
 from napari_unet.core.prediction.network import channels_last_format
+from napari_unet.core.training.affinity import affinity_loss
 from napari_unet.core.training.augment import augment
 from napari_unet.core.training.config import TrainProgress
 from napari_unet.core.training.pseudo import pseudo_label_loss, pseudo_weight
@@ -179,6 +180,8 @@ class _Run:
         if weight > 0 and tr.data.task == "semantic":
             loss = loss + weight * pseudo_label_loss(out.float(), y,
                                                      threshold=tr.config.pseudo_threshold)
+        if tr.affinity > 0:
+            loss = loss + tr.affinity * affinity_loss(out.float(), crop_to(x, out_shape))
         if not torch.isfinite(loss):  # undo what the forward pass changed
             with torch.no_grad():
                 for b, old in zip(net.buffers(), buffers):
@@ -354,6 +357,7 @@ def _fill_meta(tr: Trainer, model: UNet, kept: str, prior: dict | None) -> None:
         "start": tr.start,
         "start_model_steps": tr.start_steps,
         "labelled_pixels": tr.painted_pixels(),
+        "affinity": tr.affinity,
         "teacher": None if tr.teaching is None else {
             "pixels": tr.teaching.pixels, "predicted": tr.teaching.predicted,
             "held_out_iou": (None if tr.teaching.held_out_iou is None

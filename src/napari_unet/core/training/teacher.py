@@ -46,7 +46,7 @@ from napari_unet.core.training.shallow import ShallowClassifier, grown_block, pr
 from napari_unet.core.training.targets import IGNORE
 from napari_unet.core.training.validation import mean_iou
 
-__all__ = ["TEACH_PIXELS", "Teaching", "teach", "wants_teacher"]
+__all__ = ["TEACH_PIXELS", "Teaching", "same_strokes", "teach", "wants_teacher"]
 
 #: Most pixels (2D) or voxels (3D) the teacher featurises per run and label update, halos
 #: included: a few seconds of CPU (a voxel's features cost ~15x a pixel's).
@@ -105,9 +105,27 @@ def wants_teacher(config: Any, data: TrainingSet, *, trained_start: bool) -> boo
     return not trained_start and data.items[0].image.ndim == 4 and data.sparse
 
 
+def same_strokes(a: TrainingSet, b: TrainingSet) -> bool:
+    """Whether two training sets hold the same images, training strokes and held-out regions
+    (a classifier fitted on one is fitted on the other)."""
+    if a is b:
+        return True
+    if (a.task != b.task or len(a.items) != len(b.items)
+            or _block_keys(a.val_blocks) != _block_keys(b.val_blocks)):
+        return False
+    return all(x.offset == y.offset and x.stack_index == y.stack_index
+               and np.array_equal(x.target, y.target) and np.array_equal(x.image, y.image)
+               for x, y in zip(a.items, b.items))
+
+
+def _block_keys(blocks: list[tuple[int, tuple[slice, ...]]]) -> list[tuple[int, ...]]:
+    """Held-out regions as sorted tuples of numbers (their order does not matter)."""
+    return sorted((i, *(v for s in block for v in (s.start, s.stop))) for i, block in blocks)
+
+
 def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
-          max_pixels: int | None = None, stop: Callable[[], bool] | None = None
-          ) -> Teaching | None:
+          max_pixels: int | None = None, stop: Callable[[], bool] | None = None,
+          fitted: tuple[ShallowClassifier, float | None] | None = None) -> Teaching | None:
     """Fit a shallow classifier on the training strokes and add its confident pixels.
 
     Parameters
@@ -122,6 +140,9 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
         Most pixels featurised (halos included); None: :data:`TEACH_PIXELS`.
     stop : callable or None
         Checked between blocks; when it returns True the teaching is abandoned (None).
+    fitted : (ShallowClassifier, float or None), optional
+        A classifier already fitted on these strokes (:func:`same_strokes`: a live run's
+        first answer) and its held-out IoU: used instead of fitting another.
 
     Returns
     -------
@@ -135,8 +156,11 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
     if len(painted) < 2:
         return None
     dims = data.items[0].image.ndim - 1
-    shallow = ShallowClassifier(seed=seed).fit(data)
-    score = mean_iou(shallow.held_out_iou(data))
+    if fitted is not None:
+        shallow, score = fitted
+    else:
+        shallow = ShallowClassifier(seed=seed).fit(data)
+        score = mean_iou(shallow.held_out_iou(data))
     budget = TEACH_PIXELS[dims] if max_pixels is None else int(max_pixels)
     targets = [it.target.copy() for it in data.items]
     held_out = _held_out_masks(data)
