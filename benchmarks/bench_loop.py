@@ -259,7 +259,7 @@ def engine_session(kind: Kind, seed: int, times: list[float], marks: list[float]
     pairs = list(zip(kind.images, paints))
     # as the widget: the first answer from the strokes, before the trainer is built
     previewer = Previewer(Normalization.from_dict(config.normalization), kind.images[0],
-                          config.axes, threading.Event(), SHALLOW)
+                          config.axes, threading.Event(), SHALLOW, seed=config.seed)
     pv = Previews(previewer, _view(kind), config.axes)
     pv.refit(first_answer_data(config, pairs, previewer.norm))
     first = now() if pv.preview() else None

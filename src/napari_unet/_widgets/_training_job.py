@@ -113,7 +113,7 @@ def training_job(
         norm = model.normalization if model is not None else (
             trainer.net.normalization if trainer is not None
             else Normalization.from_dict(config.normalization))
-        previewer = Previewer(norm, pairs[0][0], config.axes, stop)
+        previewer = Previewer(norm, pairs[0][0], config.axes, stop, seed=config.seed)
     if trainer is None:
         if previewer is not None and config.task != "regression":
             # the first answer: strokes -> shallow classifier -> preview, before the trainer

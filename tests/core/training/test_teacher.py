@@ -175,9 +175,9 @@ def test_the_first_answer_teaches_without_a_second_fit(nuclei, tiny):
     half[:, 128:] = 0
     taught = {}
     for name, painted in (("same", strokes), ("changed", half)):
-        config = TrainConfig(max_steps=1, teacher="on", **tiny)
+        config = TrainConfig(max_steps=1, teacher="on", seed=3, **tiny)
         pv = Previewer(Normalization.from_dict(config.normalization), image, "YX",
-                       threading.Event())
+                       threading.Event(), seed=config.seed)
         pv.refit(first_answer_data(config, [(image, strokes)], pv.norm))
         tr = Trainer(config, [(image, painted)], device="cpu")
         pv.attach(tr)
@@ -185,6 +185,10 @@ def test_the_first_answer_teaches_without_a_second_fit(nuclei, tiny):
         taught[name] = (pv, tr.teaching)
     pv, teaching = taught["same"]
     assert teaching.shallow is pv.shallow and teaching.held_out_iou == pv.shallow_iou
-    assert teaching.pixels > 0
+    # the same labels as the teacher's own fit would give (the run's seed)
+    own = teach(teaching.source, threshold=config.teacher_threshold, seed=config.seed)
+    assert own.pixels == teaching.pixels > 0
+    assert all(np.array_equal(a.target, b.target)
+               for a, b in zip(own.data.items, teaching.data.items))
     pv, teaching = taught["changed"]  # the strokes changed before it taught: its own fit
     assert teaching.shallow is not pv.shallow and teaching.pixels > 0

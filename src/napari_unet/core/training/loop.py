@@ -187,7 +187,8 @@ class Trainer:
                       ) -> None:
         """Offer a shallow classifier fitted on ``data`` (a live run's first answer) to the
         teacher: when the run's strokes are still those of ``data``, it teaches with it
-        instead of fitting the same classifier again (1-3 s of a volume's budget)."""
+        instead of fitting the same classifier again (the teacher took 0.6 s instead of
+        1.1-1.4 s on the ovule volume, with the same labels)."""
         self._offered = (shallow, data, held_out_iou)
 
     def teach(self, stop: Any = None) -> str:

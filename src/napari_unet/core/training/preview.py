@@ -66,11 +66,16 @@ class Previewer:
         Checked between two preview tiles.
     shallow_options : dict, optional
         Keyword arguments of :class:`ShallowClassifier` (its defaults otherwise).
+    seed : int
+        The run's seed (``TrainConfig.seed``): the first answer is fitted with it, as the
+        trainer's teacher would be, so that the teacher can use it.
     """
 
     def __init__(self, normalization: Any, image: Any, axes: str,
-                 stop: threading.Event, shallow_options: dict[str, Any] | None = None) -> None:
+                 stop: threading.Event, shallow_options: dict[str, Any] | None = None, *,
+                 seed: int = 0) -> None:
         self.norm, self.image, self.axes, self.stop = normalization, image, axes, stop
+        self.seed = seed
         self.stats = normalization.stats(image, axes=axes)
         self.trainer: Trainer | None = None
         self.shallow: ShallowClassifier | None = None
@@ -102,7 +107,7 @@ class Previewer:
             self.fitted_on = data
             return
         t = time.perf_counter()
-        seed = self.trainer.config.seed if self.trainer is not None else 0
+        seed = self.trainer.config.seed if self.trainer is not None else self.seed
         self.shallow = ShallowClassifier(seed=seed, **self.shallow_options).fit(data)
         self.shallow_iou = mean_iou(self.shallow.held_out_iou(data))
         self.fitted_on = data
