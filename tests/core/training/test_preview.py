@@ -33,6 +33,25 @@ def test_the_first_answer_comes_from_the_strokes_before_any_trainer(nuclei):
     assert (fg & truth).sum() / (fg | truth).sum() > 0.6  # a useful answer, not a blank
 
 
+def test_the_first_answer_is_not_fitted_again_for_the_same_strokes(nuclei):
+    image, strokes, _ = nuclei
+    config = TrainConfig(max_steps=1, **TINY)
+    pv = Previewer(Normalization.from_dict(config.normalization), image, "YX",
+                   threading.Event(), seed=config.seed)
+    pv.refit(first_answer_data(config, [(image, strokes)], pv.norm))
+    first, score = pv.shallow, pv.shallow_iou
+    tr = Trainer(config, [(image, strokes)], device="cpu")
+    pv.attach(tr)
+    pv.refit(tr.data)  # the trainer's copy of the same strokes: kept
+    assert pv.shallow is first and pv.shallow_iou == score and pv.fitted_on is tr.data
+    fewer = strokes.copy()
+    fewer[:, 128:] = 0
+    tr.update_labels(0, None, fewer)
+    tr.apply_label_updates()
+    pv.refit(tr.data)  # other strokes: fitted again
+    assert pv.shallow is not first and pv.fitted_on is tr.data
+
+
 @pytest.mark.slow
 def test_the_u_net_takes_over_when_it_ties_the_shallow_one_and_stays(nuclei):
     image, strokes, _ = nuclei

@@ -1,14 +1,14 @@
-"""Learning from the unpainted pixels: a pairwise affinity (CRF-style) loss, an option.
+"""Learning from the unpainted pixels: a pairwise affinity (CRF-style) loss.
 
 Strokes mark the middle of a structure; where its edge lies (a membrane's width, a nucleus's
-rim) no target says. With an affinity weight (``TrainConfig.affinity``, :func:`affinity_weight`)
-a segment adds, over every pixel of the
-batch, the expected disagreement of neighbouring pixels' class probabilities, weighted by how
-alike their intensities are and how near they are: a relaxed Potts term, as in the dense-CRF
-losses of weakly supervised segmentation (Tang et al. 2018; Obukhov et al. 2019). Neighbours
-that look alike are pushed towards one class, so what the strokes teach spreads up to the
-intensity edges. No extra forward pass: it reuses the step's logits and input. Written for
-this project. Measured in ``benchmarks/bench_strokes.py --ablate``; see RESULTS.md.
+rim) no target says. With an affinity weight (``TrainConfig.affinity``, :func:`affinity_weight`:
+by default 1 for 2D strokes in runs from random weights) a segment adds, over every pixel of
+the batch, the expected disagreement of neighbouring pixels' class probabilities, weighted by
+how alike their intensities are and how near they are: a relaxed Potts term, as in the
+dense-CRF losses of weakly supervised segmentation (Tang et al. 2018; Obukhov et al. 2019).
+Neighbours that look alike are pushed towards one class, so what the strokes teach spreads up
+to the intensity edges. No extra forward pass: it reuses the step's logits and input. Written
+for this project. Measured in ``benchmarks/bench_strokes.py --ablate``; see RESULTS.md.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ def affinity_weight(config: Any, data: Any, *, trained_start: bool) -> float:
 
     ``"auto"``: :data:`AUTO_WEIGHT` for sparse 2D semantic paintings in runs from random
     weights (``trained_start`` False), else 0. From 1 % strokes and random weights it lifted
-    DSB nuclei by 0.09 IoU at 60 s and left ISBI membranes and phase-contrast cells within
-    their seed spread; in 3D, where its neighbourhood costs about a sixth of the steps, the
-    ovule membranes lost, and after a shipped start it was not measured
-    (benchmarks/RESULTS.md).
+    DSB nuclei by 0.05-0.09 IoU at 60 s (two runs), ISBI membranes by 0.02-0.03, and moved
+    phase-contrast cells by -0.02 to -0.01, within their seed spread; in 3D, where its
+    neighbourhood costs about a sixth of the steps, the ovule membranes lost 0.05, and after
+    a shipped start it was not measured (benchmarks/RESULTS.md).
     """
     if data.task != "semantic":
         return 0.0

@@ -81,10 +81,11 @@ class TrainConfig:
         pushed towards one class, so what the strokes teach spreads up to intensity edges
         (semantic task; :mod:`~napari_unet.core.training.affinity`); 0 = off. ``"auto"`` (the
         default) gives weight 1 to sparse 2D paintings in runs from random weights and 0
-        elsewhere: from 1 % strokes (benchmarks/RESULTS.md, medians of 3 seeds at 60 s) it
-        lifted DSB nuclei from 0.766 to 0.859 IoU and left ISBI membranes (0.513 -> 0.537)
-        and phase-contrast cells (0.620 -> 0.602) within their seed spread, while in 3D,
-        where it costs a sixth of the steps, the ovule membranes lost.
+        elsewhere: from 1 % strokes (benchmarks/RESULTS.md, runs 25-26, medians of 3 seeds
+        at 60 s, off -> on) DSB nuclei 0.787 -> 0.834 IoU (object F1 0.815 -> 0.852), ISBI
+        membranes 0.514 -> 0.539, phase-contrast cells 0.627 -> 0.616 (within their seed
+        spread), while in 3D, where it costs a sixth of the steps, the ovule membranes lost
+        (0.626 -> 0.581).
     patience : int or None
         Stop early when this many validations in a row have not lowered the held-out loss
         by at least 1 % of its best value (a plateau), counted once a fifth of the budget

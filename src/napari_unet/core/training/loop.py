@@ -197,13 +197,13 @@ class Trainer:
         (:mod:`~napari_unet.core.training.teacher`); the words for the progress record, or
         "" when nothing was taught. ``stop`` (with ``is_set()``) abandons it between blocks
         (the next segment tries again)."""
+        offered, self._offered = self._offered, None  # for the first strokes only
         if not self._teach_due:
             return ""
         self._teach_due = False
         if not wants_teacher(self.config, self.data, trained_start=self.given
                              or self.start_steps > 0):
             return ""
-        offered, self._offered = self._offered, None
         fitted = (offered[0], offered[2]) if offered is not None and same_strokes(
             offered[1], self.data) else None
         taught = teach(self.data, threshold=self.config.teacher_threshold,

@@ -31,6 +31,7 @@ from napari_unet.core.training.dataset import TrainingSet, prepare_pairs
 from napari_unet.core.training.loop import Trainer, validation_region
 from napari_unet.core.training.prior import corrected_classes
 from napari_unet.core.training.shallow import ShallowClassifier, grid_blocks
+from napari_unet.core.training.teacher import same_strokes
 from napari_unet.core.training.validation import STROKE_TIE, mean_iou, unet_matches
 
 __all__ = ["PREVIEW_SHARE", "PREVIEW_SIDE", "PREVIEW_SLAB", "PREVIEW_TILE", "STROKE_TIE",
@@ -98,13 +99,17 @@ class Previewer:
 
     def refit(self, data: Any) -> None:
         """(Re)fit the shallow classifier on the training strokes of ``data``; where the
-        trainer's shallow teacher was fitted on these strokes, it is the one shown."""
+        trainer's shallow teacher, or the classifier shown, was fitted on these strokes
+        (:func:`~napari_unet.core.training.teacher.same_strokes`), nothing is fitted again."""
         if data.task == "regression":
             return
         taught = self.trainer.teaching if self.trainer is not None else None
         if taught is not None and taught.source is data and not self.shallow_options:
             self.shallow, self.shallow_iou = taught.shallow, taught.held_out_iou
             self.fitted_on = data
+            return
+        if self.fitted_on is not None and same_strokes(self.fitted_on, data):
+            self.fitted_on = data  # the trainer's copy of the first answer's strokes
             return
         t = time.perf_counter()
         seed = self.trainer.config.seed if self.trainer is not None else self.seed
