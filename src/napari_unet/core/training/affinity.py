@@ -47,7 +47,7 @@ def affinity_weight(config: Any, data: Any, *, trained_start: bool) -> float:
         return 0.0
     if config.affinity != "auto":
         return float(config.affinity)
-    if trained_start or data.items[0].image.ndim != 3 or not data.sparse:
+    if trained_start or data.dims != 2 or not data.sparse:
         return 0.0
     return AUTO_WEIGHT
 

@@ -58,6 +58,11 @@ class TrainingSet:
     target_scale: tuple[float, float] | None = None
 
     @property
+    def dims(self) -> int:
+        """Spatial dimensions of the samples (2 or 3)."""
+        return self.items[0].image.ndim - 1
+
+    @property
     def n_val_labelled(self) -> int:
         return int(
             sum(labelled(it.val_target).sum() for it in self.items if it.val_target is not None)

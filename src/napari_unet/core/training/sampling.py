@@ -43,7 +43,7 @@ class PatchSampler:
         seed: int = 0,
     ) -> None:
         self.data = data
-        nd = data.items[0].image.ndim - 1
+        nd = data.dims
         self.patch_shape = per_axis(patch_shape, nd)
         self.rng = np.random.default_rng(seed)
         self.jitter = float(jitter)

@@ -161,7 +161,7 @@ class ShallowClassifier:
         items = data.items
         self.n_classes = int(data.n_classes)
         self.n_channels = int(items[0].image.shape[0])
-        self.dims = items[0].image.ndim - 1
+        self.dims = data.dims
         self.sigma_max = self._scale or SIGMA_MAX[self.dims]
         rng = np.random.default_rng(self.seed)
         units, halo = self._fit_units(data, rng)

@@ -102,7 +102,7 @@ def wants_teacher(config: Any, data: TrainingSet, *, trained_start: bool) -> boo
         return False
     if config.teacher == "on":
         return True
-    return not trained_start and data.items[0].image.ndim == 4 and data.sparse
+    return not trained_start and data.dims == 3 and data.sparse
 
 
 def same_strokes(a: TrainingSet, b: TrainingSet) -> bool:
@@ -155,7 +155,7 @@ def teach(data: TrainingSet, *, threshold: float = 0.9, seed: int = 0,
     painted = {int(c) for it in data.items for c in np.unique(it.target[it.target >= 0])}
     if len(painted) < 2:
         return None
-    dims = data.items[0].image.ndim - 1
+    dims = data.dims
     if fitted is not None:
         shallow, score = fitted
     else:
