@@ -94,13 +94,13 @@ def affinity_loss(logits: torch.Tensor, image: torch.Tensor, *,
     probs = torch.softmax(logits, 1)
     image = image.detach().float()
     total = logits.new_zeros(())
-    weight = 0.0
+    weight = image.new_zeros(())  # summed on the device: no host sync per offset
     for offset in neighbour_offsets(dims):
         a, b = _pair(offset)
         with torch.no_grad():
             w = torch.exp(-((image[a] - image[b]) ** 2).sum(1) / (2 * sigma ** 2))
             w = w * math.exp(-sum(o * o for o in offset) / (2 * SIGMA_SPACE ** 2))
+            weight = weight + w.sum()
         agree = (probs[a] * probs[b]).sum(1)
         total = total + (w * (1 - agree)).sum()
-        weight += float(w.sum())
-    return total / max(weight, 1e-12)
+    return total / weight.clamp_min(1e-12)
