@@ -175,13 +175,14 @@ class _Run:
         buffers = [b.detach().clone() for b in net.buffers()]  # batch-norm statistics
         with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = net(x)
-        loss = tr.loss_fn(out.float(), y, w)
+        out = out.float()  # the losses in float32, converted once (bfloat16 under autocast)
+        loss = tr.loss_fn(out, y, w)
         weight = pseudo_weight(tr.config.pseudo_labels, tr.steps)
         if weight > 0 and tr.data.task == "semantic":
-            loss = loss + weight * pseudo_label_loss(out.float(), y,
+            loss = loss + weight * pseudo_label_loss(out, y,
                                                      threshold=tr.config.pseudo_threshold)
         if tr.affinity > 0:
-            loss = loss + tr.affinity * affinity_loss(out.float(), crop_to(x, out_shape))
+            loss = loss + tr.affinity * affinity_loss(out, crop_to(x, out_shape))
         if not torch.isfinite(loss):  # undo what the forward pass changed
             with torch.no_grad():
                 for b, old in zip(net.buffers(), buffers):
