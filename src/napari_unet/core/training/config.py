@@ -18,6 +18,11 @@ from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.targets import TASKS
 
 
+def _is_weight(value: Any) -> bool:
+    """Whether ``value`` is a finite real number >= 0 (the weight of a loss term)."""
+    return isinstance(value, numbers.Real) and value >= 0 and math.isfinite(value)
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run.
@@ -233,11 +238,10 @@ class TrainConfig:
                              f">= 1 (or None), found {self.patience!r}")
         for name in ("pseudo_labels", "start_anchor"):
             value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and value >= 0 and math.isfinite(value)):
+            if not _is_weight(value):
                 raise ValueError(f"TrainConfig.{name}: expected a weight >= 0, found {value!r}")
-        if self.affinity != "auto" and not (
-                isinstance(self.affinity, numbers.Real) and not isinstance(self.affinity, bool)
-                and self.affinity >= 0 and math.isfinite(self.affinity)):
+        if self.affinity != "auto" and (isinstance(self.affinity, bool)
+                                        or not _is_weight(self.affinity)):
             raise ValueError(f"TrainConfig.affinity: expected 'auto' or a weight >= 0, found "
                              f"{self.affinity!r}")
         if not (isinstance(self.pseudo_threshold, numbers.Real)
